@@ -14,7 +14,7 @@ import time
 from wfcore import storage
 from wfcore.config import Config
 from wfcore.ids import content_id
-from wfcore.run import STAGES, RunDir, code_version, now
+from wfcore.run import STAGES, RunDir, code_version, now  # noqa: F401
 
 from .context import StageContext
 

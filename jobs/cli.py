@@ -1,0 +1,213 @@
+"""`wildfeedback`: one CLI for every stage, the whole pipeline, the generator, status and report.
+
+Exit codes: 0 success; 2 configuration or usage error; 1 a stage failed. Failures print one line
+starting with `error:` (details and traceback with --verbose).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from wfcore.run import STAGES
+
+EPILOG = """\
+config: --config takes a YAML file or a shipped profile name (default, vllm, openai,
+object-storage); --set key=value overrides any key (dotted), e.g. --set detect.engine=lexical.
+`wildfeedback config-doc` prints every key with its meaning."""
+
+
+def _common(p: argparse.ArgumentParser, with_input: bool = False) -> None:
+    p.add_argument("--config", "-c", default=None, help="YAML config file or shipped profile name (default: `default`).")
+    p.add_argument("--set", "-s", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                   help="Override one config key (repeatable), e.g. --set detect.engine=lexical.")
+    p.add_argument("--run", "-r", default=None, help="Run directory or object-storage prefix (config key `run`).")
+    if with_input:
+        p.add_argument("--input", "-i", default=None,
+                       help="Input corpus: file, folder or glob, local or s3:// (config key `input`; default: bundled sample).")
+    p.add_argument("--force", action="store_true", help="Recompute even if committed with the same fingerprint.")
+    p.add_argument("--verbose", "-v", action="store_true", help="Print tracebacks on failure.")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="wildfeedback",
+        description="WildFeedback: turn in-situ user feedback in chat logs into preference pairs.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    p = sub.add_parser("run", help="Run every stage in order (committed stages are skipped).")
+    _common(p, with_input=True)
+    p.add_argument("--until", choices=STAGES, default=None, help="Stop after this stage.")
+    descriptions = {
+        "ingest": "Read the input corpus into RUN/conversations (+ RUN/rejects).",
+        "prepare": "Spark: filters, exact and near dedup, PII scrub, candidate turns (RUN/turns).",
+        "detect": "Label SAT/DSAT per candidate turn (RUN/feedback).",
+        "preferences": "Summarise what the user wanted per feedback turn (RUN/preferences).",
+        "respond": "Generate preferred responses (RUN/responses).",
+        "assemble": "Spark: build, filter and split pairs; exports (RUN/pairs, RUN/export).",
+    }
+    for s in STAGES:
+        p = sub.add_parser(s, help=descriptions[s])
+        _common(p, with_input=(s == "ingest"))
+    p = sub.add_parser("synth", help="Generate a synthetic corpus (WildChat layout by default).", add_help=False)
+    p.add_argument("args", nargs=argparse.REMAINDER)
+    p = sub.add_parser("status", help="Show each stage's status and counts for a run.")
+    p.add_argument("run_dir", metavar="RUN")
+    p.add_argument("--json", action="store_true", help="Print the manifest's stage records as JSON.")
+    p = sub.add_parser("report", help="Write RUN/report.json and RUN/report.html.")
+    p.add_argument("run_dir", metavar="RUN")
+    p.add_argument("--config", "-c", default=None)
+    p.add_argument("--set", "-s", dest="sets", action="append", default=[])
+    p = sub.add_parser("config-doc", help="Print the reference of every config key (Markdown).")
+    p = sub.add_parser("check-config", help="Validate a config (and its input) without running anything.")
+    _common(p, with_input=True)
+    return ap
+
+
+def _load(args) -> "Config":  # noqa: F821
+    from wfcore.config import load_config
+
+    sets = list(getattr(args, "sets", []) or [])
+    if getattr(args, "run", None):
+        sets.append(f"run={args.run}")
+    if getattr(args, "input", None):
+        sets.append(f"input={args.input}")
+    return load_config(args.config or "default", sets)
+
+
+def preflight(cfg) -> None:
+    """Cheap checks that fail before Ray or Spark start: input readable, model paths exist."""
+    import os
+
+    from wfcore import storage
+    from wfcore.config import ConfigError
+
+    from .pipeline import input_uri
+
+    uri = input_uri(cfg)
+    try:
+        files = storage.expand_inputs(uri)
+    except Exception as e:  # noqa: BLE001
+        raise ConfigError(f"input '{uri}' is not readable: {type(e).__name__}: {e}") from None
+    if not files:
+        raise ConfigError(f"input '{uri}' has no files (config key `input`)")
+    engines = cfg.model_engines()
+    if "vllm" in engines:
+        m = cfg.vllm.model
+        if not m:
+            raise ConfigError("config key 'vllm.model' is required when a stage uses engine 'vllm'")
+        looks_local = m.startswith((".", "/", "~")) or os.sep in m and not m.count("/") == 1
+        if looks_local and not os.path.exists(os.path.expanduser(m)):
+            raise ConfigError(f"config key 'vllm.model': model path does not exist: {m}")
+    if "openai" in engines:
+        if not cfg.openai.base_url:
+            raise ConfigError("config key 'openai.base_url' is required when a stage uses engine 'openai'")
+        if not cfg.openai.model:
+            raise ConfigError("config key 'openai.model' is required when a stage uses engine 'openai'")
+
+
+def _status(run_dir: str, as_json: bool) -> int:
+    from wfcore.run import STAGE_OUTPUTS, RunDir
+
+    rd = RunDir(run_dir)
+    m = rd.manifest()
+    if as_json:
+        print(json.dumps(m.get("stages", {}), indent=2, sort_keys=True))
+        return 0
+    if not m.get("stages"):
+        print(f"{rd.uri}: no stages recorded")
+        return 0
+    print(f"run {rd.uri}  (code {m.get('code_version', '?')})")
+    print(f"{'stage':<12} {'status':<8} {'rows_in':>10} {'rows_out':>10} {'rejected':>9} {'seconds':>8}  tables")
+    for s in STAGES:
+        r = m["stages"].get(s)
+        if not r:
+            print(f"{s:<12} {'-':<8}")
+            continue
+        tables = ", ".join(
+            f"{t}={rd.table(t).num_rows():,}" for t in STAGE_OUTPUTS[s] if rd.table(t).is_committed()
+        )
+        print(
+            f"{s:<12} {r.get('status', '?'):<8} {r.get('rows_in', 0):>10,} {r.get('rows_out', 0):>10,} "
+            f"{r.get('rows_rejected', 0):>9,} {r.get('wall_seconds', 0):>8.1f}  {tables}"
+        )
+        if r.get("status") == "failed":
+            print(f"{'':<12} error: {r.get('error', '')}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "synth":
+        from . import synth
+
+        return int(synth.main(argv[1:]) or 0)
+    args = build_parser().parse_args(argv)
+    from wfcore.config import ConfigError, config_reference
+
+    verbose = getattr(args, "verbose", False)
+    try:
+        if args.command == "config-doc":
+            print(config_reference())
+            return 0
+        if args.command == "status":
+            return _status(args.run_dir, args.json)
+        if args.command == "report":
+            from wfcore.config import load_config
+            from wfcore.run import RunDir
+
+            from .report import write_report
+
+            rd = RunDir(args.run_dir)
+            if args.config or args.sets:
+                cfg = load_config(args.config or "default", list(args.sets) + [f"run={args.run_dir}"])
+            else:
+                saved = rd.manifest().get("config") or {}
+                cfg = load_config(None, [f"run={args.run_dir}"], base=saved)
+            rep = write_report(rd, cfg)
+            print(f"wrote {rd.path('report.json')} and {rd.path('report.html')}")
+            print(json.dumps(rep["funnel"], indent=2))
+            return 0
+        cfg = _load(args)
+        preflight(cfg)
+        if args.command == "check-config":
+            print("config ok")
+            return 0
+        from . import pipeline
+
+        if args.command == "run":
+            stages = list(STAGES)
+            if args.until:
+                stages = stages[: stages.index(args.until) + 1]
+            rep = pipeline.run_all(cfg, stages=stages, force=args.force)
+            f = rep["funnel"]
+            print(
+                f"run {cfg.run}: {f.get('conversations_read', 0):,} conversations -> "
+                f"{f.get('candidate_turns', 0):,} candidate turns -> {f.get('feedback_turns', 0):,} feedback turns -> "
+                f"{f.get('pairs', 0):,} pairs (train {f.get('train', 0):,}, test {f.get('test', 0):,})"
+            )
+            print(f"report: {pipeline.RunDir(cfg.run).path('report.html')}")
+            return 0
+        pipeline.run_stage(args.command, cfg, force=args.force)
+        return 0
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted (committed work is kept; rerun to resume)", file=sys.stderr)
+        return 130
+    except Exception as e:  # noqa: BLE001
+        if verbose:
+            import traceback
+
+            traceback.print_exc()
+        msg = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        print(f"error: {type(e).__name__}: {msg}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
