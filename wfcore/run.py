@@ -35,12 +35,18 @@ STAGE_OUTPUTS = {
 _SECRET_HINTS = ("key", "secret", "token", "password", "credential", "auth")
 
 
+def _is_secret_key(key: str) -> bool:
+    k = key.lower()
+    if k.endswith("_env") or "tokens" in k:  # names of env vars, token counts and limits
+        return False
+    return any(h in k for h in _SECRET_HINTS)
+
+
 def redact(obj: Any) -> Any:
-    """Copy of ``obj`` with values of secret-looking keys replaced (defence in depth)."""
+    """Copy of ``obj`` with string values of secret-looking keys replaced (defence in depth)."""
     if isinstance(obj, dict):
         return {
-            k: ("***" if any(h in str(k).lower() for h in _SECRET_HINTS) and v not in (None, "", [])
-                and not str(k).lower().endswith(("_env", "_tokens", "tokens")) else redact(v))
+            k: "***" if _is_secret_key(str(k)) and isinstance(v, str) and v else redact(v)
             for k, v in obj.items()
         }
     if isinstance(obj, list):

@@ -155,6 +155,23 @@ PAIRS = pa.schema(
     ]
 )
 
+# assemble: responses users were satisfied with (SAT turns), as SFT examples.
+SFT = pa.schema(
+    [
+        ("sft_id", pa.string()),
+        ("conversation_id", pa.string()),
+        ("message_index", pa.int32()),  # of the SAT feedback turn
+        ("source", pa.string()),
+        ("cluster_id", pa.string()),
+        ("prompt", MESSAGES),  # ends with a user message
+        ("response", pa.string()),  # the response the user was satisfied with
+        ("categories", STRINGS),
+        ("split", pa.string()),
+        ("model", pa.string()),
+        ("detector", pa.string()),
+    ]
+)
+
 TABLES: dict[str, pa.Schema] = {
     "conversations": CONVERSATIONS,
     "rejects": REJECTS,
@@ -165,6 +182,7 @@ TABLES: dict[str, pa.Schema] = {
     "preferences": PREFERENCES,
     "responses": RESPONSES,
     "pairs": PAIRS,
+    "sft": SFT,
 }
 
 
