@@ -5,7 +5,7 @@ follows Broder's MinHash with LSH banding (Leskovec, Rajaraman & Ullman, *Mining
 Datasets*, ch. 3):
 
 1. shingle the normalised user turns of a conversation into word n-grams;
-2. MinHash: ``num_perm`` universal hashes ``(a*x + b) mod p`` with ``p = 2^31 - 1``; a
+2. MinHash: ``num_perm`` universal hashes (multiply-add-shift on 64-bit words); a
    signature is the per-hash minimum over the shingles (vectorised over a batch with numpy,
    so it runs inside Spark Arrow UDFs);
 3. banding: the signature is cut into ``bands`` bands of ``rows`` rows; two conversations are
@@ -28,10 +28,8 @@ import xxhash
 
 from .ids import content_id
 
-MERSENNE_P = np.uint64((1 << 31) - 1)
 _WS = re.compile(r"\s+")
 _WORD = re.compile(r"\w+", re.UNICODE)
-_MASK64 = np.uint64(0xFFFFFFFFFFFFFFFF)
 
 
 # ---------------------------------------------------------------- exact dedup
@@ -70,7 +68,7 @@ def shingles(text: str, k: int) -> set[str]:
 
 
 def shingle_hashes(text: str, k: int) -> np.ndarray:
-    """32-bit hashes of the word ``k``-grams of ``text`` (may repeat; empty if no words).
+    """32-bit hashes (as uint64) of the word ``k``-grams of ``text`` (may repeat; empty if no words).
 
     Each word is hashed once with xxh32; a k-gram's hash mixes its words' hashes with numpy,
     so the per-shingle work is vectorised.
@@ -86,7 +84,7 @@ def shingle_hashes(text: str, k: int) -> np.ndarray:
         for j in range(kk):
             h = (h ^ wh[j : j + n]) * np.uint64(0x100000001B3)
             h ^= h >> np.uint64(29)
-    return h % MERSENNE_P
+    return h >> np.uint64(32)
 
 
 def exact_jaccard(a: set, b: set) -> float:
@@ -100,40 +98,49 @@ def exact_jaccard(a: set, b: set) -> float:
 
 @lru_cache(maxsize=16)
 def permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Coefficients (a, b) of the ``num_perm`` hash functions ``(a*x + b) mod p``."""
+    """Coefficients (a odd, b) of the ``num_perm`` hash functions ``((a*x + b) mod 2^64) >> 33``.
+
+    Multiply-add-shift (Dietzfelbinger 1996) is a 2-independent family for 32-bit keys; it runs
+    as plain uint64 arithmetic (wrap-around is the mod), several times faster than a prime mod.
+    """
     rng = np.random.RandomState(seed)
-    a = rng.randint(1, int(MERSENNE_P), size=num_perm, dtype=np.int64).astype(np.uint64)
-    b = rng.randint(0, int(MERSENNE_P), size=num_perm, dtype=np.int64).astype(np.uint64)
+    a = rng.randint(0, 2**63, size=num_perm, dtype=np.int64).astype(np.uint64) * np.uint64(2) + np.uint64(1)
+    b = rng.randint(0, 2**63, size=num_perm, dtype=np.int64).astype(np.uint64)
     return a, b
 
 
 EMPTY = np.int32(-1)  # signature value of a conversation with no shingles (never a candidate)
 
 
-def signatures(hash_lists: Sequence[np.ndarray], num_perm: int, seed: int, block: int = 65_536) -> np.ndarray:
-    """MinHash signatures (n, num_perm) int32 of a batch of shingle-hash arrays.
+def signatures(hash_lists: Sequence[np.ndarray], num_perm: int, seed: int, block: int = 16_384) -> np.ndarray:
+    """MinHash signatures (n, num_perm) int32 (values in [0, 2^31)) of a batch of shingle-hash arrays.
 
-    All shingles of the batch go through one (N, num_perm) matrix product at a time (in blocks
-    of about ``block`` shingles), then ``np.minimum.reduceat`` takes each document's minima.
-    Documents without shingles get ``EMPTY`` in every position.
+    The shingles of consecutive documents go through one (num_perm, N) multiply-add at a time
+    (blocks of about ``block`` shingles, sized to stay in cache), then ``np.minimum.reduceat``
+    takes each document's minima. Documents without shingles get ``EMPTY`` everywhere.
     """
     a, b = permutations(num_perm, seed)
+    a, b = a[:, None], b[:, None]
+    shift = np.uint64(33)
     n = len(hash_lists)
     out = np.full((n, num_perm), EMPTY, dtype=np.int32)
     lengths = np.fromiter((len(h) for h in hash_lists), dtype=np.int64, count=n)
     nonempty = np.flatnonzero(lengths)
     i = 0
-    while i < len(nonempty):
-        j, total = i, 0
-        while j < len(nonempty) and (total == 0 or total + lengths[nonempty[j]] <= block):
-            total += lengths[nonempty[j]]
-            j += 1
-        docs = nonempty[i:j]
-        x = np.concatenate([hash_lists[d] for d in docs]).astype(np.uint64)
-        starts = np.concatenate([[0], np.cumsum(lengths[docs])[:-1]])
-        h = (x[:, None] * a[None, :] + b[None, :]) % MERSENNE_P
-        out[docs] = np.minimum.reduceat(h, starts, axis=0).astype(np.int32)
-        i = j
+    with np.errstate(over="ignore"):
+        while i < len(nonempty):
+            j, total = i, 0
+            while j < len(nonempty) and (total == 0 or total + lengths[nonempty[j]] <= block):
+                total += lengths[nonempty[j]]
+                j += 1
+            docs = nonempty[i:j]
+            x = np.concatenate([hash_lists[d] for d in docs]).astype(np.uint64)
+            starts = np.concatenate([[0], np.cumsum(lengths[docs])[:-1]])
+            h = a * x[None, :]
+            h += b
+            h >>= shift
+            out[docs] = np.minimum.reduceat(h, starts, axis=1).T.astype(np.int32)
+            i = j
     return out
 
 

@@ -1,0 +1,301 @@
+"""assemble (Spark): join turns, feedback, preferences and responses; build, filter, split and
+balance preference pairs; commit ``RUN/pairs/`` and ``RUN/sft/``; write the exports.
+
+The plan, in the order of the method:
+1. join    labelled turns = turns + feedback + preferences + responses (pivoted by variant), on
+           turn_id; keep the turns with a signal; group them per conversation and join the
+           prepared conversation's messages (harvesting needs the revision and what follows).
+2. build   ``mapInArrow`` runs :func:`wfcore.pairs.conversation_candidates` per conversation:
+           candidate pairs with their per-pair filter verdict, SFT examples, harvest statistics.
+3. filter  duplicates (pair_id, then normalised prompt/chosen/rejected) and balancing caps with
+           window functions, same rules as :func:`wfcore.pairs.corpus_filters`.
+4. write   kept pairs and SFT examples to attempt folders, committed; counts to the manifest.
+5. export  TRL JSONL, WildFeedback layout, datasets folder, SFT JSONL, dataset card
+           (:mod:`wfcore.export`, streaming over the committed pairs).
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+from wfcore import pairs as P
+from wfcore import schema, storage
+
+from .context import StageContext
+
+KIND_PAIR, KIND_SFT, KIND_SKIP = "pair", "sft", "skip"
+
+# What the build UDF returns: a pair row, an SFT row or a harvest statistic, in one schema.
+CANDIDATES = pa.schema(
+    list(schema.PAIRS)
+    + [
+        ("kind", pa.string()),
+        ("reject_reason", pa.string()),
+        ("dedup_key", pa.string()),
+        ("balance_key", pa.string()),
+        ("type_rank", pa.int32()),
+        ("count", pa.int64()),  # for harvest statistics
+    ]
+)
+
+_GEN = "struct<response:string,finish_reason:string,model:string,prompt_version:string,tokens_in:bigint,tokens_out:bigint>"
+
+
+def fingerprint_parts(cfg) -> dict:
+    return cfg.assemble.model_dump(mode="json")
+
+
+def _read(spark, ds: storage.Dataset):
+    from .spark import local_path
+
+    if not ds.is_committed():
+        return None
+    files = ds.files()
+    if not files:
+        return None
+    return spark.read.parquet(*[local_path(f) for f in files])
+
+
+def labelled_turns(spark, run):
+    """Turns with a SAT or DSAT signal, joined with their feedback, preferences and responses."""
+    from pyspark.sql import functions as F
+
+    turns = _read(spark, run.table("turns"))
+    feedback = _read(spark, run.table("feedback"))
+    if turns is None or feedback is None:
+        raise FileNotFoundError("assemble needs committed RUN/turns and RUN/feedback")
+    fb = (
+        feedback.where(F.col("error").isNull() & (F.col("sat") | F.col("dsat")))
+        .groupBy("turn_id")
+        .agg(
+            F.min(
+                F.struct(
+                    F.col("dsat").alias("dsat"),
+                    F.col("sat").alias("sat"),
+                    "sat_categories", "dsat_categories", "detector",
+                    F.col("prompt_version").alias("fb_prompt_version"),
+                    F.col("tokens_in").alias("fb_tokens_in"),
+                    F.col("tokens_out").alias("fb_tokens_out"),
+                )
+            ).alias("fb")
+        )
+        .select("turn_id", "fb.*")
+    )
+    t = turns.select(
+        "turn_id", "conversation_id", "message_index", "history", "response", "user_message",
+        "source", "model", "cluster_id", "moderation_flagged",
+    ).join(fb, "turn_id", "inner")
+
+    prefs = _read(spark, run.table("preferences"))
+    if prefs is not None:
+        pf = (
+            prefs.where(F.col("error").isNull() & (F.size("preferences") > 0))
+            .groupBy("turn_id")
+            .agg(F.min(F.struct("preferences", "prompt_version", "tokens_in", "tokens_out")).alias("pf"))
+            .select(
+                "turn_id", F.col("pf.preferences").alias("preferences"),
+                F.col("pf.prompt_version").alias("pref_prompt_version"),
+                F.col("pf.tokens_in").alias("pref_tokens_in"),
+                F.col("pf.tokens_out").alias("pref_tokens_out"),
+            )
+        )
+        t = t.join(pf, "turn_id", "left")
+    else:
+        t = (
+            t.withColumn("preferences", F.lit(None).cast("array<string>"))
+            .withColumn("pref_prompt_version", F.lit(None).cast("string"))
+            .withColumn("pref_tokens_in", F.lit(None).cast("bigint"))
+            .withColumn("pref_tokens_out", F.lit(None).cast("bigint"))
+        )
+
+    resp = _read(spark, run.table("responses"))
+    if resp is not None:
+        side = F.struct("response", "finish_reason", "model", "prompt_version", "tokens_in", "tokens_out")
+        rs = (
+            resp.where(F.col("error").isNull() & F.col("response").isNotNull())
+            .groupBy("turn_id")
+            .agg(
+                F.min(F.when(F.col("variant") == "preferred", side)).alias("preferred"),
+                F.min(F.when(F.col("variant") == "unconditioned", side)).alias("unconditioned"),
+            )
+        )
+        t = t.join(rs, "turn_id", "left")
+    else:
+        t = t.withColumn("preferred", F.lit(None).cast(_GEN)).withColumn("unconditioned", F.lit(None).cast(_GEN))
+    return t
+
+
+def conversations_with_turns(spark, run, turns, harvest: bool):
+    """One row per conversation with a signal turn: its turns, and its messages when harvesting."""
+    from pyspark.sql import functions as F
+
+    grouped = turns.groupBy("conversation_id").agg(
+        F.collect_list(F.struct(*[c for c in turns.columns if c != "conversation_id"])).alias("turns"),
+        F.first("source").alias("t_source"),
+        F.first("cluster_id").alias("t_cluster"),
+        F.max("moderation_flagged").alias("t_flagged"),
+        F.first("model").alias("t_model"),
+    )
+    prepared = _read(spark, run.table("prepared")) if harvest else None
+    if prepared is None:
+        return grouped.select(
+            "conversation_id", "turns", F.col("t_source").alias("source"), F.col("t_cluster").alias("cluster_id"),
+            F.col("t_flagged").alias("moderation_flagged"), F.col("t_model").alias("model"),
+            F.lit(None).cast("array<struct<role:string,content:string>>").alias("messages"),
+        )
+    conv = prepared.select("conversation_id", "messages", "source", "cluster_id", "moderation_flagged", "model")
+    return grouped.join(conv, "conversation_id", "left").select(
+        "conversation_id", "turns", "messages",
+        F.coalesce("source", "t_source").alias("source"),
+        F.coalesce("cluster_id", "t_cluster").alias("cluster_id"),
+        (F.coalesce("moderation_flagged", F.lit(False)) | F.coalesce("t_flagged", F.lit(False))).alias("moderation_flagged"),
+        F.coalesce("model", "t_model").alias("model"),
+    )
+
+
+def build_candidates_fn(opts: P.PairOptions):
+    """The mapInArrow function: conversations in, candidate / SFT / statistic rows out."""
+
+    def build(batches):
+        names = CANDIDATES.names
+        for batch in batches:
+            rows = []
+            for conv in batch.to_pylist():
+                pairs, sft, skipped = P.conversation_candidates(conv, opts)
+                for p in pairs:
+                    p["kind"] = KIND_PAIR
+                    p["type_rank"] = P.TYPE_RANK.get(p["pair_type"], 9)
+                    rows.append(p)
+                for s in sft:
+                    rows.append({
+                        "kind": KIND_SFT, "pair_id": s["sft_id"], "conversation_id": s["conversation_id"],
+                        "message_index": s["message_index"], "source": s["source"], "cluster_id": s["cluster_id"],
+                        "prompt": s["prompt"], "chosen": s["response"], "signal": "SAT",
+                        "categories": s["categories"], "split": s["split"], "chosen_model": s["model"],
+                        "detector": s["detector"],
+                    })
+                for reason, n in skipped.items():
+                    rows.append({"kind": KIND_SKIP, "reject_reason": reason, "count": n,
+                                 "conversation_id": conv["conversation_id"]})
+            if rows:
+                yield pa.RecordBatch.from_pylist([{k: r.get(k) for k in names} for r in rows], schema=CANDIDATES)
+
+    return build
+
+
+def corpus_filters(cands, balance):
+    """Duplicates and balancing caps with windows (the rules of wfcore.pairs.corpus_filters)."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    reason = F.col("reject_reason")
+    live = reason.isNull()
+
+    def cap_col(caps: dict, col: str):
+        expr = None
+        for k, v in caps.items():
+            cond = F.col(col) == k
+            expr = F.when(cond, F.lit(int(v))) if expr is None else expr.when(cond, F.lit(int(v)))
+        return expr if expr is not None else F.lit(None).cast("int")
+
+    def mark(df, part: list[str], order: list[str], name: str, cap):
+        # rejected rows sit in their own window partition so they take no place under a cap
+        df = df.withColumn("_live", live.cast("int"))
+        w = Window.partitionBy("_live", *part).orderBy(*order)
+        limit = cap_col(cap, part[0]) if isinstance(cap, dict) else F.lit(int(cap))
+        over = F.row_number().over(w) > F.coalesce(limit, F.lit(1 << 62))
+        return df.withColumn("reject_reason", F.when(live & over, F.lit(name)).otherwise(reason)).drop("_live")
+
+    order_dup = ["type_rank", "pair_id", "conversation_id", "message_index"]
+    cands = mark(cands, ["pair_id"], order_dup, P.R_DUP_ID, 1)
+    cands = mark(cands, ["dedup_key"], order_dup, P.R_DUP_PAIR, 1)
+    if balance.max_per_signal:
+        cands = mark(cands, ["signal"], ["balance_key"], P.R_CAP_SIGNAL, dict(balance.max_per_signal))
+    if balance.max_per_category is not None:
+        cands = cands.withColumn("_cat", F.coalesce(F.element_at("categories", 1), F.lit("")))
+        cands = mark(cands, ["_cat"], ["balance_key"], P.R_CAP_CATEGORY, int(balance.max_per_category)).drop("_cat")
+    return cands
+
+
+def _write_committed(df, ds: storage.Dataset, table_schema: pa.Schema, fingerprint: str, rows: int) -> None:
+    """Write a Spark DataFrame as parts of a new attempt, then commit them."""
+    from .spark import local_path
+
+    attempt = ds.new_attempt()
+    target = storage.join(ds.uri, attempt)
+    df.select(*table_schema.names).write.mode("overwrite").parquet(local_path(target))
+    files = [f[len(ds.uri):].lstrip("/") for f in storage.list_files(target, ".parquet")]
+    if not files:
+        ds.write(table_schema.empty_table(), fingerprint)
+        return
+    ds.commit(files, rows, fingerprint)
+
+
+def run(ctx: StageContext) -> None:
+    from pyspark import StorageLevel
+    from pyspark.sql import functions as F
+    from pyspark.sql.pandas.types import from_arrow_schema
+
+    from .spark import get_spark
+
+    cfg = ctx.cfg.assemble
+    opts = P.PairOptions.from_config(cfg)
+    P.load_hook(opts.safety_classifier)  # fail fast on a wrong hook, before any work
+    spark = get_spark(cfg.spark or ctx.cfg.prepare.spark, app_name="wildfeedback-assemble")
+    prog = ctx.progress(total=4, unit="steps")
+
+    turns = labelled_turns(spark, ctx.run)
+    convs = conversations_with_turns(spark, ctx.run, turns, opts.harvest)
+    cands = convs.mapInArrow(build_candidates_fn(opts), from_arrow_schema(CANDIDATES))
+    cands = cands.persist(StorageLevel.MEMORY_AND_DISK)
+    prog.advance(1)
+
+    pair_rows = corpus_filters(cands.where(F.col("kind") == KIND_PAIR), cfg.balance)
+    pair_rows = pair_rows.persist(StorageLevel.MEMORY_AND_DISK)
+    counts = {
+        (r["pair_type"], r["reject_reason"]): int(r["n"])
+        for r in pair_rows.groupBy("pair_type", "reject_reason").agg(F.count("*").alias("n")).collect()
+    }
+    stats = {
+        r["reject_reason"]: int(r["n"])
+        for r in cands.where(F.col("kind") == KIND_SKIP).groupBy("reject_reason").agg(F.sum("count").alias("n")).collect()
+    }
+    prog.advance(1)
+
+    parts = max(1, (cfg.spark or ctx.cfg.prepare.spark).shuffle_partitions // 4)
+    kept = (
+        pair_rows.where(F.col("reject_reason").isNull())
+        .repartition(parts, "split")
+        .sortWithinPartitions("split", "pair_id")
+    )
+    rows_out = sum(n for (_, r), n in counts.items() if r is None)
+    _write_committed(kept, ctx.run.table("pairs"), schema.PAIRS, ctx.fingerprint, rows_out)
+    sft = cands.where(F.col("kind") == KIND_SFT).select(
+        F.col("pair_id").alias("sft_id"), "conversation_id", "message_index", "source", "cluster_id", "prompt",
+        F.col("chosen").alias("response"), "categories", "split", F.col("chosen_model").alias("model"), "detector",
+    )
+    sft_rows = sft.count()
+    _write_committed(sft.coalesce(1).sortWithinPartitions("sft_id"), ctx.run.table("sft"), schema.SFT, ctx.fingerprint, sft_rows)
+    prog.advance(1, rows=rows_out)
+    pair_rows.unpersist()
+    cands.unpersist()
+
+    rec = ctx.record
+    rec["rows_in"] = sum(counts.values())
+    rec["rows_out"] = rows_out
+    for (_, reason), n in sorted(counts.items(), key=lambda kv: (str(kv[0][1]), str(kv[0][0]))):
+        if reason is not None:
+            ctx.reject(reason, n)
+    by_type: dict[str, dict[str, int]] = {}
+    for (ptype, reason), n in counts.items():
+        d = by_type.setdefault(ptype, {"candidates": 0, "kept": 0})
+        d["candidates"] += n
+        d["kept"] += n if reason is None else 0
+    rec["pairs_by_type"] = by_type
+    rec["harvest_skipped"] = stats
+    rec["sft_rows"] = sft_rows
+
+    from wfcore.export import write_exports
+
+    rec["exports"] = write_exports(ctx.run, ctx.cfg, record=rec)
+    prog.advance(1, force=True)
