@@ -67,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
-def _load(args) -> "Config":  # noqa: F821
+def _load(args) -> Config:  # noqa: F821
     from wfcore.config import load_config
 
     sets = list(getattr(args, "sets", []) or [])

@@ -45,7 +45,7 @@ def _funnel(rd: RunDir, stages: dict) -> tuple[dict, dict]:
         f["detect_error_rows"] = int(fb.num_rows - fb.column("error").null_count)
         for col, key in (("sat_categories", "SAT"), ("dsat_categories", "DSAT")):
             flat = pc.list_flatten(fb.column(col))
-            for v, n in zip(*pc.value_counts(flat).flatten()) if len(flat) else []:
+            for v, n in zip(*pc.value_counts(flat).flatten(), strict=True) if len(flat) else []:
                 cats[key][v.as_py()] += n.as_py()
     f["preferences"] = rd.table("preferences").num_rows()
     f["responses"] = rd.table("responses").num_rows()

@@ -24,7 +24,8 @@ class IngestConfig(Strict):
     )
     max_message_chars: int = Field(100_000, gt=0, description="A message longer than this rejects its conversation (`message_too_long`).")
     max_raw_chars: int = Field(2_000, gt=0, description="How much of a rejected raw record is kept in `RUN/rejects/`.")
-    shard_rows: int = Field(50_000, gt=0, description="Conversations per Parquet part written by ingest.")
+    shard_rows: int = Field(50_000, gt=0, description="Conversations per Parquet part written by ingest (parts also close at about 64 MB of text).")
+    workers: int = Field(0, ge=0, description="Input files read in parallel (processes); 0: one per core, at most one per file; 1: all in the driver. Does not change the output.")
 
 
 class SparkConfig(Strict):

@@ -1,0 +1,147 @@
+"""Stage ingest: input files -> ``RUN/conversations/`` and ``RUN/rejects/``.
+
+Each input file is streamed through its format adapter (wfcore.ingest) and written as Parquet
+parts of at most ``ingest.shard_rows`` rows, named by file index so the output order is the
+input order whatever the parallelism. Files are read in parallel processes when there are
+several. The manifest gets per-file counts: rows_read = accepted + rejected.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+
+from wfcore import schema, storage
+from wfcore.config import Config
+from wfcore.ingest import FileReader
+
+from .context import StageContext
+from .pipeline import input_uri
+
+_PART_TEXT_BUDGET = 64 << 20  # close a part early at about this many characters of text
+
+
+@dataclass
+class FileTask:
+    index: int
+    uri: str
+    fmt: str
+    max_message_chars: int
+    max_raw_chars: int
+    shard_rows: int
+    conversations_uri: str
+    rejects_uri: str
+    attempt: str
+
+
+def fingerprint_parts(cfg: Config) -> dict:
+    return cfg.ingest.model_dump(mode="json", exclude={"workers"})
+
+
+def input_files(uri: str) -> list[str]:
+    """The files an input URI names; data files only (no ``_``/``.`` side files) unless named directly."""
+    files = storage.expand_inputs(uri)
+    if files == [str(uri)]:
+        return files
+    return [f for f in files if not posixpath.basename(f).startswith(("_", "."))]
+
+
+class _PartWriter:
+    def __init__(self, dataset_uri: str, prefix: str, schema_, shard_rows: int):
+        self.dataset_uri = dataset_uri
+        self.prefix = prefix
+        self.schema = schema_
+        self.shard_rows = shard_rows
+        self.rows: list[dict] = []
+        self.chars = 0
+        self.parts: list[tuple[str, int]] = []
+
+    def add(self, row: dict, chars: int) -> None:
+        self.rows.append(row)
+        self.chars += chars
+        if len(self.rows) >= self.shard_rows or self.chars >= _PART_TEXT_BUDGET:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.rows:
+            return
+        name = f"{self.prefix}-{len(self.parts):05d}.parquet"
+        storage.write_parquet_atomic(storage.join(self.dataset_uri, name), schema.to_table(self.rows, self.schema))
+        self.parts.append((name, len(self.rows)))
+        self.rows, self.chars = [], 0
+
+
+def ingest_file(task: FileTask) -> dict:
+    """Read one file and write its parts; returns its stats and the parts written."""
+    reader = FileReader(task.uri, task.fmt, task.max_message_chars, task.max_raw_chars)
+    prefix = f"{task.attempt}/part-{task.index:05d}"
+    conv = _PartWriter(task.conversations_uri, prefix, schema.CONVERSATIONS, task.shard_rows)
+    rej = _PartWriter(task.rejects_uri, prefix, schema.REJECTS, task.shard_rows)
+    for kind, row in reader.rows():
+        if kind == "conversation":
+            conv.add(row, sum(len(m["content"]) for m in row["messages"]) + len(row["metadata"]))
+        else:
+            rej.add(row, len(row["raw"] or ""))
+    conv.flush()
+    rej.flush()
+    return {"stats": reader.stats.as_dict(), "conversations": conv.parts, "rejects": rej.parts}
+
+
+def _workers(cfg: Config, n_files: int) -> int:
+    w = cfg.ingest.workers or (os.cpu_count() or 1)
+    return max(1, min(w, n_files))
+
+
+def run(ctx: StageContext) -> None:
+    cfg = ctx.cfg
+    uri = input_uri(cfg)
+    files = input_files(uri)
+    if not files:
+        raise FileNotFoundError(f"ingest: no input files at {uri}")
+    conversations = ctx.run.table("conversations")
+    rejects = ctx.run.table("rejects")
+    attempt = conversations.new_attempt()
+    tasks = [
+        FileTask(i, f, cfg.ingest.format, cfg.ingest.max_message_chars, cfg.ingest.max_raw_chars,
+                 cfg.ingest.shard_rows, conversations.uri, rejects.uri, attempt)
+        for i, f in enumerate(files)
+    ]
+    progress = ctx.progress(len(tasks), unit="files")
+    results: list[dict] = []
+    workers = _workers(cfg, len(tasks))
+    if workers == 1:
+        for t in tasks:
+            results.append(ingest_file(t))
+            progress.advance(1, rows=results[-1]["stats"]["rows_read"])
+    else:
+        import multiprocessing as mp
+
+        with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
+            for res in pool.map(ingest_file, tasks):
+                results.append(res)
+                progress.advance(1, rows=res["stats"]["rows_read"])
+
+    conv_parts = [p for r in results for p in r["conversations"]]
+    rej_parts = [p for r in results for p in r["rejects"]]
+    for ds, parts, sch in ((conversations, conv_parts, schema.CONVERSATIONS), (rejects, rej_parts, schema.REJECTS)):
+        if not parts:  # an empty dataset still has one (empty) part, so readers see its schema
+            name = f"{attempt}/part-empty.parquet"
+            storage.write_parquet_atomic(storage.join(ds.uri, name), sch.empty_table())
+            parts = [(name, 0)]
+        ds.commit([p for p, _ in parts], sum(n for _, n in parts), ctx.fingerprint)
+
+    stats = [r["stats"] for r in results]
+    ctx.record["rows_in"] = sum(s["rows_read"] for s in stats)
+    ctx.record["rows_out"] = sum(s["accepted"] for s in stats)
+    for s in stats:
+        for reason, n in s["rejected_by_reason"].items():
+            ctx.reject(reason, n)
+    formats: dict[str, int] = {}
+    for s in stats:
+        formats[s["format"] or "unknown"] = formats.get(s["format"] or "unknown", 0) + s["rows_read"]
+    ctx.record["files"] = stats
+    ctx.record["formats"] = formats
+    ctx.record["input"] = uri
+    ctx.record["workers"] = workers

@@ -1,0 +1,130 @@
+"""End to end: `wildfeedback run` with the embedded default on a synthetic corpus."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+
+import pyarrow.compute as pc
+import pytest
+
+from wfcore.run import STAGES, RunDir
+from wfcore.schema import PAIRS
+
+from .wf import wf
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    out = tmp_path_factory.mktemp("corpus") / "wildchat"
+    wf("synth", "--conversations", "400", "--seed", "7", "--output", out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def default_run(corpus, tmp_path_factory):
+    run = tmp_path_factory.mktemp("runs") / "default"
+    res = wf("run", "--input", corpus, "--run", run)
+    assert "pairs" in res.stdout
+    return run
+
+
+def _pairs(run) -> list[tuple]:
+    t = RunDir(run).table("pairs").read(PAIRS)
+    return sorted(zip(*(t.column(c).to_pylist() for c in ("pair_id", "chosen", "rejected", "split", "pair_type")), strict=True))
+
+
+def test_every_stage_accounts_for_every_row(default_run):
+    stages = RunDir(default_run).manifest()["stages"]
+    assert set(stages) == set(STAGES)
+    for name, rec in stages.items():
+        assert rec["status"] == "done", name
+        assert rec["rows_in"] == rec["rows_out"] + rec["rows_rejected"], name
+        assert sum(rec["rejected_by_reason"].values()) == rec["rows_rejected"], name
+    assert stages["ingest"]["rows_out"] == stages["prepare"]["rows_in"]
+    assert stages["ingest"]["rows_rejected"] > 0, "the synthetic corpus plants malformed records"
+
+
+def test_funnel_adds_up_and_harvested_pairs_exist(default_run):
+    rd = RunDir(default_run)
+    rep = json.loads(open(rd.path("report.json")).read())
+    f = rep["funnel"]
+    assert f["conversations_read"] == f["conversations_accepted"] + f["conversations_rejected"]
+    assert f["conversations_kept"] <= f["conversations_accepted"]
+    assert f["candidate_turns"] == rd.table("feedback").num_rows()
+    assert 0 < f["feedback_turns"] <= f["candidate_turns"]
+    assert f["pairs_by_type"].get("harvested", 0) > 0
+    assert f["train"] + f["test"] == f["pairs"] > 0
+    assert f["candidate_pairs"] == f["pairs"] + sum(f["pairs_dropped_by_filter"].values())
+    html = open(rd.path("report.html"), encoding="utf-8").read()
+    assert "<svg" in html and "Funnel" in html
+
+
+def test_pairs_hold_the_output_contract(default_run):
+    rd = RunDir(default_run)
+    t = rd.table("pairs").read(PAIRS)
+    ids = t.column("pair_id").to_pylist()
+    assert len(ids) == len(set(ids))
+    for row in t.to_pylist():
+        assert row["prompt"] and row["prompt"][-1]["role"] == "user"
+        assert row["chosen"].strip() and row["rejected"].strip() and row["chosen"] != row["rejected"]
+        assert row["split"] in ("train", "test") and row["signal"] in ("SAT", "DSAT")
+        assert row["preferences"], "harvested pairs carry preferences from the feedback turn"
+    kept = set(rd.table("prepared").read(columns=["conversation_id"]).column(0).to_pylist())
+    assert set(t.column("conversation_id").to_pylist()) <= kept
+    assert pc.all(pc.is_in(t.column("message_index"), pc.unique(t.column("message_index")))).as_py()
+
+
+def test_trl_export_loads_with_datasets(default_run):
+    import datasets
+
+    files = sorted(str(p) for p in (default_run / "export" / "trl").glob("*.jsonl"))
+    assert files
+    ds = datasets.load_dataset("json", data_files=files, split="train")
+    assert len(ds) == RunDir(default_run).table("pairs").num_rows()
+    for row in ds:
+        assert row["prompt"][-1]["role"] == "user"
+        assert row["chosen"][0]["content"] and row["rejected"][0]["content"]
+
+
+def test_rerun_skips_every_committed_stage_and_changes_nothing(default_run):
+    before = _pairs(default_run)
+    started = {s: r["started_at"] for s, r in RunDir(default_run).manifest()["stages"].items()}
+    res = wf("run", "--run", default_run, "--input", RunDir(default_run).manifest()["input"]["uri"])
+    assert res.stderr.count("skipped") == len(STAGES)
+    assert {s: r["started_at"] for s, r in RunDir(default_run).manifest()["stages"].items()} == started
+    assert _pairs(default_run) == before
+
+
+def test_changing_a_stage_config_recomputes_that_stage_and_later_only(default_run, tmp_path):
+    run = tmp_path / "copy"
+    shutil.copytree(default_run, run)
+    before = RunDir(run).manifest()["stages"]
+    wf("run", "--run", run, "--input", RunDir(run).manifest()["input"]["uri"], "--set", "assemble.split.seed=11")
+    after = RunDir(run).manifest()["stages"]
+    for s in ("ingest", "prepare", "detect", "preferences", "respond"):
+        assert after[s]["started_at"] == before[s]["started_at"], s
+    assert after["assemble"]["fingerprint"] != before["assemble"]["fingerprint"]
+    assert after["assemble"]["status"] == "done"
+
+
+def test_status_prints_every_stage(default_run):
+    out = wf("status", default_run).stdout
+    for s in STAGES:
+        assert s in out and "done" in out
+
+
+def test_notebook_runs_against_a_run(default_run):
+    import nbformat
+    from nbclient import NotebookClient
+
+    path = os.path.join(os.path.dirname(__file__), "..", "notebooks", "explore_run.ipynb")
+    nb = nbformat.read(path, as_version=4)
+    os.environ["WF_RUN"] = str(default_run)
+    try:
+        NotebookClient(nb, timeout=300, kernel_name="python3").execute()
+    finally:
+        os.environ.pop("WF_RUN", None)
+    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]
+    assert not errors
