@@ -89,9 +89,23 @@ def ingest_file(task: FileTask) -> dict:
     return {"stats": reader.stats.as_dict(), "conversations": conv.parts, "rejects": rej.parts}
 
 
-def _workers(cfg: Config, n_files: int) -> int:
-    w = cfg.ingest.workers or (os.cpu_count() or 1)
-    return max(1, min(w, n_files))
+_PARALLEL_MIN_BYTES = 32 << 20  # below this, starting worker processes costs more than it saves
+
+
+def _workers(cfg: Config, files: list[str]) -> int:
+    if cfg.ingest.workers:
+        return max(1, min(cfg.ingest.workers, len(files)))
+    if len(files) < 2 or _total_bytes(files) < _PARALLEL_MIN_BYTES:
+        return 1
+    return max(1, min(os.cpu_count() or 1, len(files)))
+
+
+def _total_bytes(files: list[str]) -> int:
+    total = 0
+    for f in files:
+        fs, path = storage.filesystem(f)
+        total += fs.get_file_info(path).size or 0
+    return total
 
 
 def run(ctx: StageContext) -> None:
@@ -110,7 +124,7 @@ def run(ctx: StageContext) -> None:
     ]
     progress = ctx.progress(len(tasks), unit="files")
     results: list[dict] = []
-    workers = _workers(cfg, len(tasks))
+    workers = _workers(cfg, files)
     if workers == 1:
         for t in tasks:
             results.append(ingest_file(t))

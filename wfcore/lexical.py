@@ -20,8 +20,10 @@ How a turn is read (the method, in order):
    way to the complaint.
 
 ``sat``/``dsat`` are set when the strongest cue of that signal reaches ``SIGNAL_THRESHOLD``;
-``candidate`` is set for any cue at all plus cheap reaction cues (short turns, discourse
-markers, replies to an apology or refusal), which is what the prefilter role needs: recall.
+``candidate`` is set for any cue at all (down to ``CANDIDATE_THRESHOLD``: a bare "no", a
+partial repeat, an answer that opens with "no") plus cheap reaction cues (an exclamation, a
+reply to an apology or refusal, "you" near a negation): the prefilter role wants recall, within
+a budget of turns passed on (see benchmarks/detector_quality.py for the measured trade-off).
 """
 
 from __future__ import annotations
@@ -73,47 +75,268 @@ _NEG_ML = "не работает|неправильно|неверно|ошиб�
 
 _RULES: tuple[_Rule, ...] = (
     # ---------------- SAT ----------------
-    _Rule("Gratitude", _rx(r"thanks?(?! in advance)|thank (?:you|u)(?! in advance)|thx|thnx|tysm|ty|much appreciated|i appreciate (?:it|this|that|your)|appreciate it|grateful|cheers"), 1.0),
+    _Rule(
+        "Gratitude",
+        _rx(
+            r"thanks?(?! in advance)|thank (?:you|u)(?! in advance)|thx|thnx|tysm|ty|much appreciated|i appreciate (?:it|this|that|your)|appreciate it|grateful|cheers"
+        ),
+        1.0,
+    ),
     _Rule("Gratitude", re.compile(_THANKS_ML), 1.0),
-    _Rule("Learning", _rx(r"i (?:didn't|did not|never) (?:know|knew|realiz\w*|realis\w*|thought of)|today i learned|til|learn(?:ed|t) (?:a lot|something)|now i (?:understand|get it|see)|that explains|good to know|i see|oh+,? (?:i see|ok(?:ay)?)|makes (?:more )?sense(?: now)?|that clears|clear(?:er)? now|interesting|i understand(?: now)?"), 0.8, True, "pos"),
-    _Rule("Compliance", _rx(r"(?:it|that|this)(?: (?:finally|now|all))? (?:works|worked|did the trick|fixed it|solved it)|works (?:perfectly|great|fine|like a charm|now)|it's working|that fixed|problem solved|(?:i'll|i will|gonna|going to) (?:try|use|go with|check (?:it|that|them|this) out|watch|look (?:into|it up|for)|give it a (?:try|shot|go)|queue|add)|i'll have to (?:watch|check|see|look|try)|i tried (?:it|that) and"), 0.8, True),
-    _Rule("Praise", _rx(r"great|awesome|excellent|amazing|perfect|brilliant|wonderful|fantastic|superb|impressive|outstanding|incredible|nice|neat|cool|lovely|beautiful|good (?:job|work|answer|one|stuff)|well done|nailed it|love (?:it|this|that)|i like (?:it|this|that)|you're (?:the best|amazing|awesome|great|a genius|a lifesaver|so helpful)|genius|lifesaver|helpful|very good|so good|bravo|kudos|wow"), 0.8, True, "pos"),
+    _Rule(
+        "Learning",
+        _rx(
+            r"i (?:didn't|did not|never) (?:know|knew|realiz\w*|realis\w*|thought of)|today i learned|til|learn(?:ed|t) (?:a lot|something)|now i (?:understand|get it|see)|that explains|good to know|i see|oh+,? (?:i see|ok(?:ay)?)|makes (?:more )?sense(?: now)?|that clears|clear(?:er)? now|interesting|i understand(?: now)?"
+        ),
+        0.8,
+        True,
+        "pos",
+    ),
+    _Rule(
+        "Compliance",
+        _rx(
+            r"(?:it|that|this)(?: (?:finally|now|all))? (?:works|worked|did the trick|fixed it|solved it)|works (?:perfectly|great|fine|like a charm|now)|it's working|that fixed|problem solved|(?:i'll|i will|gonna|going to) (?:try|use|go with|check (?:it|that|them|this) out|watch|look (?:into|it up|for)|give it a (?:try|shot|go)|queue|add)|i'll have to (?:watch|check|see|look|try)|i tried (?:it|that) and"
+        ),
+        0.8,
+        True,
+    ),
+    _Rule(
+        "Praise",
+        _rx(
+            r"great|awesome|excellent|amazing|perfect|brilliant|wonderful|fantastic|superb|impressive|outstanding|incredible|nice|neat|cool|lovely|beautiful|good (?:job|work|answer|one|stuff)|well done|nailed it|love (?:it|this|that)|i like (?:it|this|that)|you're (?:the best|amazing|awesome|great|a genius|a lifesaver|so helpful)|genius|lifesaver|helpful|very good|so good|bravo|kudos|wow"
+        ),
+        0.8,
+        True,
+        "pos",
+    ),
     _Rule("Praise", re.compile(r"^(?:very |so |pretty |really )?good\b"), 0.7, True, "pos"),
     _Rule("Praise", _rx(r"(?:not|isn't|wasn't|ain't) (?:bad|too bad|terrible|awful)"), 0.6, True),
-    _Rule("Personal Details", _rx(r"my (?:wife|husband|son|daughter|kids?|children|mom|mother|dad|father|family|boss|friends?|girlfriend|boyfriend|partner|job|class|teacher|students?)|i'm (?:a|an) (?:\w+ )?(?:student|teacher|developer|engineer|writer|nurse|doctor|parent|designer|manager)|i work (?:as|at|in)|i (?:really )?(?:love|enjoy|like|adore) (?:watching|reading|playing|\w+ (?:movies|films|books|shows|games|music))"), 0.5, True),
-    _Rule("Humor", _rx(r"lo+l+|lmao|rofl|ha(?:ha)+h?|he(?:he)+|hilarious|funny|made me laugh|xd") , 0.7, True, "pos"),
+    _Rule(
+        "Personal Details",
+        _rx(
+            r"my (?:wife|husband|son|daughter|kids?|children|mom|mother|dad|father|family|boss|friends?|girlfriend|boyfriend|partner|job|class|teacher|students?)|i'm (?:a|an) (?:\w+ )?(?:student|teacher|developer|engineer|writer|nurse|doctor|parent|designer|manager)|i work (?:as|at|in)|i (?:really )?(?:love|enjoy|like|adore) (?:watching|reading|playing|\w+ (?:movies|films|books|shows|games|music))"
+        ),
+        0.5,
+        True,
+    ),
+    _Rule(
+        "Humor",
+        _rx(r"lo+l+|lmao|rofl|ha(?:ha)+h?|he(?:he)+|hilarious|funny|made me laugh|xd"),
+        0.7,
+        True,
+        "pos",
+    ),
     _Rule("Humor", re.compile(_EMOJI_LAUGH), 0.7),
-    _Rule("Acknowledgment", _rx(r"exactly|precisely|correct|that's (?:right|it|correct|true|the one|what i (?:wanted|needed|meant|was looking for))|(?:yes|yeah|yep|yup),? (?:that's|this is|exactly|correct|right|perfect|it is|that works)|sounds (?:good|great|perfect|fine|nice|right|about right|like a plan)|(?:that|this|it) (?:suits|is fine|is good|looks good|is perfect|will do|works for me)|looks (?:good|great|perfect|fine)|got it|understood|fair enough|spot on|just what i|that'll (?:do|work)|agreed|(?:ok|okay|alright|sure),? (?:sounds|great|good|perfect|cool|fine)"), 0.9, True, "pos"),
-    _Rule("Positive Closure", _rx(r"that's (?:all|it|everything)(?: for (?:now|today))?|that (?:is|was|will be|would be) (?:all|everything)|i'm all set|all set|nothing else|(?:good)?bye|see (?:you|ya)|have a (?:good|great|nice|wonderful|lovely) (?:day|night|one|evening|weekend)|i'm (?:good|done)(?: now| for now)?|that should do|take care"), 0.8, True),
-    _Rule("Getting There", _rx(r"(?:that's|this is|it's|much|a lot|way|looks|sounds|now it's|getting) (?:\w+ )?better|almost(?: there)?|closer|close enough|getting (?:there|closer)|nearly there|on the right track|good start|more like it|an improvement|(?:good|nice|great|ok|okay|better),? but"), 0.7, True),
+    _Rule(
+        "Acknowledgment",
+        _rx(
+            r"exactly|precisely|correct|that's (?:right|it|correct|true|the one|what i (?:wanted|needed|meant|was looking for))|(?:yes|yeah|yep|yup),? (?:that's|this is|exactly|correct|right|perfect|it is|that works)|sounds (?:good|great|perfect|fine|nice|right|about right|like a plan)|(?:that|this|it) (?:suits|is fine|is good|looks good|is perfect|will do|works for me)|looks (?:good|great|perfect|fine)|got it|understood|fair enough|spot on|just what i|that'll (?:do|work)|agreed|(?:ok|okay|alright|sure),? (?:sounds|great|good|perfect|cool|fine)"
+        ),
+        0.9,
+        True,
+        "pos",
+    ),
+    _Rule(
+        "Positive Closure",
+        _rx(
+            r"that's (?:all|it|everything)(?: for (?:now|today))?|that (?:is|was|will be|would be) (?:all|everything)|i'm all set|all set|nothing else|(?:good)?bye|see (?:you|ya)|have a (?:good|great|nice|wonderful|lovely) (?:day|night|one|evening|weekend)|i'm (?:good|done)(?: now| for now)?|that should do|take care"
+        ),
+        0.8,
+        True,
+    ),
+    _Rule(
+        "Getting There",
+        _rx(
+            r"(?:that's|this is|it's|much|a lot|way|looks|sounds|now it's|getting) (?:\w+ )?better|almost(?: there)?|closer|close enough|getting (?:there|closer)|nearly there|on the right track|good start|more like it|an improvement|(?:good|nice|great|ok|okay|better),? but"
+        ),
+        0.7,
+        True,
+    ),
     # ---------------- DSAT ----------------
-    _Rule("Negative Feedback", _rx(r"wrong|bad|terrible|awful|horrible|useless|unhelpful|pointless|garbage|trash|rubbish|nonsense|disappointing|disappointed|frustrat\w*|annoying|stupid|dumb|ugh+|wtf|meh|broken|confus\w*|unclear|makes no sense|no sense"), 0.8, False, "neg"),
-    _Rule("Negative Feedback", _rx(r"(?:doesn't|does not|don't|didn't|did not|won't|isn't|is not|not|still not|can't|cannot) (?:\w+ )?(?:work|working|run|running|compile|compiling|help|helpful|make (?:any )?sense|understand|get it)|not what i (?:want|wanted|need|needed|meant|asked)|(?:it|this|that) fails|still (?:doesn't|does not|isn't|wrong|the same|no)|same (?:error|problem|issue|result|thing)|not (?:quite|really)(?: it| right| what)?|no,? that's not"), 0.8),
+    _Rule(
+        "Negative Feedback",
+        _rx(
+            r"wrong|bad|terrible|awful|horrible|useless|unhelpful|pointless|garbage|trash|rubbish|nonsense|disappointing|disappointed|frustrat\w*|annoying|stupid|dumb|ugh+|wtf|meh|broken|confus\w*|unclear|makes no sense|no sense"
+        ),
+        0.8,
+        False,
+        "neg",
+    ),
+    _Rule(
+        "Negative Feedback",
+        _rx(
+            r"(?:doesn't|does not|don't|didn't|did not|won't|isn't|is not|not|still not|can't|cannot) (?:\w+ )?(?:work|working|run|running|compile|compiling|help|helpful|make (?:any )?sense|understand|get it)|not what i (?:want|wanted|need|needed|meant|asked)|(?:it|this|that) fails|still (?:doesn't|does not|isn't|wrong|the same|no)|same (?:error|problem|issue|result|thing)|not (?:quite|really)(?: it| right| what)?|no,? that's not"
+        ),
+        0.8,
+    ),
     _Rule("Negative Feedback", _rx(r"error|exception|traceback|bug|crash(?:es|ed)?"), 0.6),
     _Rule("Negative Feedback", re.compile(_NEG_ML), 0.8),
-    _Rule("Revision", _rx(r"try again|(?:re)?do it(?: again)?|redo|rewrite|re-write|rephrase|regenerate|start over|one more time|again|another (?:one|version|option|way|answer|try|example|suggestion)|something (?:else|different)|different (?:one|answer|approach|version|way|options?)|instead|change (?:it|this|that|the)|make it|(?:make|keep) (?:it|this) (?:more|less)|other (?:options?|suggestions?|ones?|choices?)|any (?:other|more) (?:options?|suggestions?|ideas?)|(?:i|we) (?:said|meant|want(?:ed)? you to)|let's try|i (?:do not|don't) want|(?:please|can you|could you|would you)(?: please)? (?:change|fix|correct|update|modify|revise|adjust|remove|add|replace|use|include|make|try)|fix (?:it|this|that|the)|modify|revise|replace"), 0.7),
-    _Rule("Factual Error", _rx(r"actually|incorrect|inaccurate|(?:not|isn't|aren't|wasn't|weren't) (?:true|correct|accurate|right)|that's not (?:true|correct|right|accurate|how)|mistakes?|(?:you're|you are|you were) (?:wrong|mistaken|incorrect)|are you sure|double[- ]check|fact[- ]check|false|made (?:that|it) up|(?:doesn't|does not) exist|there is no such|hallucinat\w*|typo"), 0.8),
-    _Rule("Factual Error", re.compile(r"\b(?:it's|it is|its|that's|that is|he's|she's|they're|it was)\s+[^,.;!?]{1,40}?,?\s+not\s+[^,.;!?]{1,40}|\bnot\s+[^,.;!?]{1,30},\s*(?:but|it's|it is)\s"), 0.8),
-    _Rule("Unrealistic Expectation", _rx(r"you (?:can|could|should|must) (?:do|access|browse|search|see|open|read|check|watch|listen|be able)|i know you can|why (?:can't|won't|don't|cannot|wouldn't) you|you're (?:an|a) ai|just (?:do|answer|tell|give) (?:it|me)|(?:i )?need it (?:right )?now|you have to|come on|stop (?:refusing|saying)|you (?:are|were) able to"), 0.7),
-    _Rule("No Engagement", _rx(r"you're not listening|not listening|you (?:keep|kept) (?:repeating|saying|giving)|stop repeating|repeat(?:ed|ing)? (?:yourself|the same|what)|same (?:answer|response|thing) (?:again|as before)|generic|robotic|irrelevant|off[- ]topic|has nothing to do|you're supposed to|(?:didn't|did not|don't|do not) (?:answer|respond to|address) (?:my|the) question|that doesn't answer|not an answer|(?:talk|say) more than|vague|evasive|why (?:did|would|do) you"), 0.7),
-    _Rule("Ignored", _rx(r"you (?:forgot|missed|skipped|ignored|left out|omitted|didn't (?:include|mention|add|use|answer|finish|complete|follow|consider|do|read))|you did not (?:include|mention|add|use|answer|finish|complete|follow|consider|do|read)|forgot (?:to|about|the)|i (?:asked|said|told you|specified|mentioned)|not what i (?:asked|said|requested)|what about|where is|where's the|(?:is|are) missing|missing|left out|incomplete|unfinished|you stopped|didn't finish|as i (?:said|asked|mentioned)"), 0.8),
-    _Rule("Lower Quality", _rx(r"worse|(?:previous|earlier|last|first|original|old|other) (?:one|version|answer|response|code) (?:was )?better|(?:was|were) better (?:before|than)|not as good|less (?:good|helpful)|you used to|step back|(?:lower|poor(?:er)?) quality"), 0.8),
-    _Rule("Insufficient Detail", _rx(r"more (?:details?|detailed|depth|info(?:rmation)?|examples?|specific|thorough|in[- ]depth|comprehensive)|in (?:more |greater )?detail|elaborate|expand(?: on)?|explain (?:more|further|in detail|better|again|why|how)|go (?:deeper|into detail)|tell me more|too (?:short|brief|vague|simple|general|basic|shallow)|longer|lengthier|not (?:enough|detailed|specific)(?: enough)?|more specific|step[- ]by[- ]step|what do you mean|what does (?:that|this|it) mean|(?:can|could) you clarify|clarify|(?:any|some) more|what else|more (?:options|suggestions)|at least \d+ words"), 0.7),
-    _Rule("Style", _rx(r"too (?:long|wordy|verbose|formal|informal|casual|complicated|complex|technical|repetitive|robotic|stiff|cheesy|flowery|much|many|generic|academic|childish)|shorter|shorten|concise|condense|briefer|summari[sz]e|tl;?dr|less (?:formal|wordy|verbose|technical|words|text)|more (?:casual|formal|professional|natural|human|friendly|simple|simply|conversational|polite|engaging|creative|funny)|simpler|simplify|plain(?:er)? (?:english|language|words)|in (?:bullet points|a list|a table|table form|paragraphs?|one (?:sentence|paragraph|line))|bullet points?|the (?:tone|format|formatting|style|wording|phrasing)|(?:don't|do not|stop|without) (?:use|using) |no (?:emojis?|bullets?|lists?|hashtags|markdown)|(?:in|under|less than|within|max(?:imum)?) \d+ (?:words|characters|sentences)|like a human|sounds? (?:robotic|like (?:an )?ai)"), 0.8),
+    _Rule(
+        "Revision",
+        _rx(
+            r"try again|(?:re)?do it(?: again)?|redo|rewrite|re-write|rephrase|regenerate|start over|one more time|again|another (?:one|version|option|way|answer|try|example|suggestion)|something (?:else|different)|different (?:one|answer|approach|version|way|options?)|instead|change (?:it|this|that|the)|make it|(?:make|keep) (?:it|this) (?:more|less)|other (?:options?|suggestions?|ones?|choices?)|any (?:other|more) (?:options?|suggestions?|ideas?)|(?:i|we) (?:said|meant|want(?:ed)? you to)|let's try|i (?:do not|don't) want|(?:please|can you|could you|would you)(?: please)? (?:change|fix|correct|update|modify|revise|adjust|remove|add|replace|use|include|make|try)|fix (?:it|this|that|the)|modify|revise|replace"
+        ),
+        0.7,
+    ),
+    _Rule(
+        "Factual Error",
+        _rx(
+            r"actually|incorrect|inaccurate|(?:not|isn't|aren't|wasn't|weren't) (?:true|correct|accurate|right)|that's not (?:true|correct|right|accurate|how)|mistakes?|(?:you're|you are|you were) (?:wrong|mistaken|incorrect)|are you sure|double[- ]check|fact[- ]check|false|made (?:that|it) up|(?:doesn't|does not) exist|there is no such|hallucinat\w*|typo"
+        ),
+        0.8,
+    ),
+    _Rule(
+        "Factual Error",
+        re.compile(
+            r"(?<![\w'])(?:it's|its|that's|he's|she's|they're|is|are|was|were|should be)\s+(?!not\b)[^,.;!?]{1,40}?,?\s+not\s+[^,.;!?]{1,40}|(?<![\w'])not\s+[^,.;!?]{1,30},\s*(?:but|it's|it is)\s"
+        ),
+        0.8,
+    ),
+    _Rule(
+        "Unrealistic Expectation",
+        _rx(
+            r"you (?:can|could|should|must) (?:do|access|browse|search|see|open|read|check|watch|listen|be able)|i know you can|why (?:can't|won't|don't|cannot|wouldn't) you|you're (?:an|a) ai|just (?:do|answer|tell|give) (?:it|me)|(?:i )?need it (?:right )?now|you have to|come on|stop (?:refusing|saying)|you (?:are|were) able to"
+        ),
+        0.7,
+    ),
+    _Rule(
+        "No Engagement",
+        _rx(
+            r"you're not listening|not listening|you (?:keep|kept) (?:repeating|saying|giving)|stop repeating|repeat(?:ed|ing)? (?:yourself|the same|what)|same (?:answer|response|thing) (?:again|as before)|generic|robotic|irrelevant|off[- ]topic|has nothing to do|you're supposed to|(?:didn't|did not|don't|do not) (?:answer|respond to|address) (?:my|the) question|that doesn't answer|not an answer|(?:talk|say) more than|vague|evasive|why (?:did|would|do) you"
+        ),
+        0.7,
+    ),
+    _Rule(
+        "Ignored",
+        _rx(
+            r"you (?:forgot|missed|skipped|ignored|left out|omitted|didn't (?:include|mention|add|use|answer|finish|complete|follow|consider|do|read))|you did not (?:include|mention|add|use|answer|finish|complete|follow|consider|do|read)|forgot (?:to|about|the)|i (?:asked|said|told you|specified|mentioned)|not what i (?:asked|said|requested)|what about|where is|where's the|(?:is|are) missing|missing|left out|incomplete|unfinished|you stopped|didn't finish|as i (?:said|asked|mentioned)"
+        ),
+        0.8,
+    ),
+    _Rule(
+        "Lower Quality",
+        _rx(
+            r"worse|(?:previous|earlier|last|first|original|old|other) (?:one|version|answer|response|code) (?:was )?better|(?:was|were) better (?:before|than)|not as good|less (?:good|helpful)|you used to|step back|(?:lower|poor(?:er)?) quality"
+        ),
+        0.8,
+    ),
+    _Rule(
+        "Insufficient Detail",
+        _rx(
+            r"more (?:details?|detailed|depth|info(?:rmation)?|examples?|specific|thorough|in[- ]depth|comprehensive)|in (?:more |greater )?detail|elaborate|expand(?: on)?|explain (?:more|further|in detail|better|again|why|how)|go (?:deeper|into detail)|tell me more|too (?:short|brief|vague|simple|general|basic|shallow)|longer|lengthier|not (?:enough|detailed|specific)(?: enough)?|more specific|step[- ]by[- ]step|what do you mean|what does (?:that|this|it) mean|(?:can|could) you clarify|clarify|(?:any|some) more|what else|more (?:options|suggestions)|at least \d+ words"
+        ),
+        0.7,
+    ),
+    _Rule(
+        "Style",
+        _rx(
+            r"too (?:long|wordy|verbose|formal|informal|casual|complicated|complex|technical|repetitive|robotic|stiff|cheesy|flowery|much|many|generic|academic|childish)|shorter|shorten|concise|condense|briefer|summari[sz]e|tl;?dr|less (?:formal|wordy|verbose|technical|words|text)|more (?:casual|formal|professional|natural|human|friendly|simple|simply|conversational|polite|engaging|creative|funny)|simpler|simplify|plain(?:er)? (?:english|language|words)|in (?:bullet points|a list|a table|table form|paragraphs?|one (?:sentence|paragraph|line))|bullet points?|the (?:tone|format|formatting|style|wording|phrasing)|(?:don't|do not|stop|without) (?:use|using) |no (?:emojis?|bullets?|lists?|hashtags|markdown)|(?:in|under|less than|within|max(?:imum)?) \d+ (?:words|characters|sentences)|like a human|sounds? (?:robotic|like (?:an )?ai)"
+        ),
+        0.8,
+    ),
+)
+
+_GATE_CHARS = 4
+
+
+def _prefixes(items: list, n: int) -> set[str] | None:
+    """Every string of up to ``n`` characters a parsed regex can start with (None: unknown).
+
+    Used to skip a rule whose pattern cannot start at any word of the text, which keeps the
+    detector at tens of thousands of turns per second with dozens of alternation-heavy rules.
+    """
+    from re import _constants as c
+
+    out: set[str] = set()
+
+    def walk(seq: list, i: int, acc: str) -> bool:
+        while len(acc) < n and i < len(seq):
+            op, av = seq[i]
+            if op is c.LITERAL:
+                if av > 127:
+                    return False
+                acc += chr(av)
+            elif op in (c.ASSERT, c.ASSERT_NOT, c.AT):
+                pass
+            elif op is c.SUBPATTERN:
+                return walk(list(av[-1]) + seq[i + 1 :], 0, acc)
+            elif op is c.BRANCH:
+                return all(walk(list(b) + seq[i + 1 :], 0, acc) for b in av[1])
+            elif op in (c.MAX_REPEAT, c.MIN_REPEAT) and av[1] == 1:
+                rest = seq[i + 1 :]
+                return (
+                    walk(rest, 0, acc) and walk(list(av[2]) + rest, 0, acc)
+                    if av[0] == 0
+                    else walk(list(av[2]) + rest, 0, acc)
+                )
+            elif op is c.IN and all(o is c.LITERAL and a < 128 for o, a in av) and len(av) <= 4:
+                return all(walk([(c.LITERAL, a)] + seq[i + 1 :], 0, acc) for _, a in av)
+            else:
+                break
+            i += 1
+        if not acc:
+            return False
+        out.add(acc)
+        return True
+
+    return out if walk(items, 0, "") else None
+
+
+def _rule_gate(pattern: re.Pattern[str]) -> dict[int, frozenset[str]] | None:
+    try:
+        from re import _parser
+
+        found = _prefixes(list(_parser.parse(pattern.pattern)), _GATE_CHARS)
+    except Exception:  # private parser changed: run the rule on every turn
+        return None
+    if found is None:
+        return None
+    by_len: dict[int, set[str]] = {}
+    for p in found:
+        by_len.setdefault(len(p), set()).add(p)
+    return {k: frozenset(v) for k, v in by_len.items()}
+
+
+_GATES = tuple(_rule_gate(r.pattern) for r in _RULES)
+_UNGATED = tuple(i for i, g in enumerate(_GATES) if g is None)
+_GRAM_RULES: dict[str, tuple[int, ...]] = {}
+for _i, _gate in enumerate(_GATES):
+    for _grams in (_gate or {}).values():
+        for _g in _grams:
+            _GRAM_RULES[_g] = (*_GRAM_RULES.get(_g, ()), _i)
+_WORD = re.compile(r"[\w']+")
+_ERROR_WORDS = re.compile(
+    r"(?:error|exception)\b|\b(?:traceback|warning|undefined|not defined|failed|fails|segmentation fault)\b"
 )
 
 # a cue right after one of these is negated (window: the 3 words before the cue)
-_NEGATOR = re.compile(r"(?:\bnot|n't|\bnever|\bno|\bhardly|\bnothing|\bnor)(?:\s+\w+){0,2}\s*$")
+_NEGATORS = frozenset({"not", "never", "no", "hardly", "nothing", "nor", "barely"})
 _LEADING_NO = re.compile(r"^\W*(?:no+|nope|nah|нет|nein|non|不是|不对|いいえ)\b[\s,.!]*")
-_DECLINE_AFTER_NO = re.compile(r"^(?:thanks?|thank you|thx|i'm (?:good|fine|all set|ok)|i am (?:good|fine|all set)|that's (?:all|it|ok|fine)|that is all|need|not (?:now|at the moment|today|yet|really)|i don't|i do not|i haven't|i have not|i didn't|i did not|i'm not|i am not|i was not|it's (?:ok|fine)|worries|problem)")
-_CORRECTION_AFTER_NO = re.compile(r"\b(?:instead|i (?:said|meant|want|wanted|need|asked)|actually|rather|not|it's|it is|that's|should)\b")
-_PIVOT_REQUEST = re.compile(r"\?|\b(?:can|could|would|will) you\b|\b(?:please|now|also|next|another|help me|i (?:also )?(?:need|want|would like)|i'd like|let's|tell me|give me|write|show me|make|create|what|how|where|when|which|who|find|book)\b")
+_DECLINE_AFTER_NO = re.compile(
+    r"^(?:thanks?|thank you|thx|i'm (?:good|fine|all set|ok)|i am (?:good|fine|all set)|that's (?:all|it|ok|fine)|that is all|need|not (?:now|at the moment|today|yet|really)|i don't|i do not|i haven't|i have not|i didn't|i did not|i'm not|i am not|i was not|it's (?:ok|fine)|worries|problem)"
+)
+_CORRECTION_AFTER_NO = re.compile(
+    r"\b(?:instead|i (?:said|meant|want|wanted|need|asked)|actually|rather|not|it's|it is|that's|should)\b"
+)
+_PIVOT_REQUEST = re.compile(
+    r"\?|\b(?:can|could|would|will) you\b|\b(?:please|now|also|next|another|help me|i (?:also )?(?:need|want|would like)|i'd like|let's|tell me|give me|write|show me|make|create|what|how|where|when|which|who|find|book)\b"
+)
 _CONTRAST = re.compile(r"\b(?:but|however|although|though|except)\b")
-_RESPONSE_CODE = re.compile(r"```|\bdef \w+\(|\bfunction\b|\bimport \w|#include|\bpublic (?:static|class)\b|[;{]\s*\n")
-_RESPONSE_REFUSAL = re.compile(r"\b(?:i'm sorry|i am sorry|i apologi[sz]e|sorry|unfortunately|as an ai|i cannot|i can't|i am unable|i'm unable|i don't have (?:access|the ability)|not able to|there (?:are|is) no|no (?:results|matches)|couldn't find|could not find)\b")
+_RESPONSE_CODE = re.compile(
+    r"```|\bdef \w+\(|\bfunction\b|\bimport \w|#include|\bpublic (?:static|class)\b|[;{]\s*\n"
+)
+_RESPONSE_REFUSAL = re.compile(
+    r"\b(?:i'm sorry|i am sorry|i apologi[sz]e|sorry|unfortunately|as an ai|i cannot|i can't|i am unable|i'm unable|i don't have (?:access|the ability)|not able to|there (?:are|is) no|no (?:results|matches)|couldn't find|could not find)\b"
+)
 _PUSHBACK = re.compile(r"\b(?:you can|just|i know|you should|why|try|come on|please)\b")
-_REACTION_OPENER = re.compile(r"^\W*(?:yes|yeah|yep|yup|no|nope|nah|ok|okay|k|hmm+|hm|well|but|so|wait|oh|ah|wow|why|really|huh|what|sure|alright|great|fine|hey|um+|uh+|actually|again|still|please|and|i|you|that|this|it|lol|haha)\b")
-_YOU_NEG = re.compile(r"\byou(?:r|'re|'ve)?\b.{0,30}(?:n't|\bnot\b|\bnever\b)|(?:n't|\bnot\b).{0,30}\byou\b")
+_YOU_NEG = re.compile(
+    r"\byou(?:r|'re|'ve)?\b.{0,30}(?:n't|\bnot\b|\bnever\b)|(?:n't|\bnot\b).{0,30}\byou\b"
+)
+# cheap "may be feedback" cues for the prefilter: negation, persistence, clarification, additions
+_PREFILTER_CUE = re.compile(
+    r"(?<![\w'])(?:not|no|never|nothing|none|cannot|can't|cant|don't|dont|doesn't|doesnt|didn't|didnt|isn't|isnt|"
+    r"won't|wont|aren't|still|i mean|why|as well|also|instead|hm+|hmm+|but)(?![\w'])|\bне\b|исправ|все равно|仍然|还是|不"
+)
 _SEGMENT = re.compile(r"[^.!?\n;]+[.!?;]*|[.!?\n;]+")
 _TOKEN = re.compile(r"\w+")
 _STOP = frozenset(
@@ -139,6 +362,11 @@ def repeat_similarity(message: str, previous: str) -> tuple[float, float]:
     return inter / len(a | b), inter / min(len(a), len(b))
 
 
+def _negated(before: str) -> bool:
+    """Whether one of the (up to) three words before a cue negates it."""
+    return any(w in _NEGATORS or w.endswith("n't") for w in before.split()[-3:])
+
+
 def _position_factor(seg: int, start: int, sat: bool) -> float:
     if seg == 0 or start < 40:
         return 1.0
@@ -147,7 +375,9 @@ def _position_factor(seg: int, start: int, sat: bool) -> float:
     return 0.5 if sat else 0.7
 
 
-def classify(user_message: str, previous_user_message: str | None = None, response: str | None = None) -> Detection:
+def classify(
+    user_message: str, previous_user_message: str | None = None, response: str | None = None
+) -> Detection:
     """Label one user turn's reaction to the previous assistant ``response``."""
     raw = (user_message or "").translate(_NORMALISE)
     text = raw[:SCAN_CHARS].lower()
@@ -171,13 +401,33 @@ def classify(user_message: str, previous_user_message: str | None = None, respon
             scores[category] = weight
             where[category] = (seg, start, end)
 
-    for rule in _RULES:
+    # try each rule only where one of its possible openings starts a word of the text
+    at: dict[int, set[int]] = {}
+    n_words = 0
+    for w in _WORD.finditer(text):
+        n_words += 1
+        pos = w.start()
+        gram = text[pos : pos + _GATE_CHARS]
+        for k in range(1, len(gram) + 1):
+            for ri in _GRAM_RULES.get(gram[:k], ()):
+                at.setdefault(ri, set()).add(pos)
+    for ri in (*_UNGATED, *at):
+        rule = _RULES[ri]
         is_sat = rule.category in SAT_CATEGORIES
-        for m in rule.pattern.finditer(text):
+        found = (
+            rule.pattern.finditer(text)
+            if ri not in at
+            else (rule.pattern.match(text, p) for p in sorted(at[ri]))
+        )
+        for m in found:
+            if m is None:
+                continue
             seg = min(bisect_right(seg_ends, m.start()), len(seg_ends) - 1)
             if rule.statements_only and seg_question[seg]:
                 continue
-            negated = bool(rule.polarity) and _NEGATOR.search(text[max(seg_starts[seg], m.start() - 24) : m.start()])
+            negated = bool(rule.polarity) and _negated(
+                text[max(seg_starts[seg], m.start() - 24) : m.start()]
+            )
             if negated and rule.polarity == "neg":
                 continue
             factor = _position_factor(seg, m.start(), is_sat)
@@ -203,11 +453,11 @@ def classify(user_message: str, previous_user_message: str | None = None, respon
             hit("Negative Feedback", 0.7, 0, 0)
 
     # an error pasted back after code; pushback after a refusal
-    if response and "Negative Feedback" not in scores and _RESPONSE_CODE.search(response[-4000:]):
-        if re.search(r"\b(?:error|exception|traceback|warning|undefined|not defined|failed|fails)\b", text):
+    if response and "Negative Feedback" not in scores and _ERROR_WORDS.search(text):
+        if _RESPONSE_CODE.search(response[-4000:]):
             hit("Negative Feedback", 0.7, 0, 0)
     refused = bool(resp_tail) and bool(_RESPONSE_REFUSAL.search(resp_tail))
-    if refused and _PUSHBACK.search(text[:200]):
+    if refused and _PUSHBACK.search(text, 0, 200):
         hit("Unrealistic Expectation", 0.5, 0, 0)
 
     # repeat / rephrase of the previous request
@@ -231,12 +481,19 @@ def classify(user_message: str, previous_user_message: str | None = None, respon
             after = text[where[c][2] :]
             if contrast and dsat_strength >= SIGNAL_THRESHOLD and where[c][1] < contrast.start():
                 sat_scores[c] *= 0.3  # "thanks, but that's wrong"
-            elif c in _SAT_POLITENESS and not closing and len(_TOKEN.findall(after)) >= 4 and _PIVOT_REQUEST.search(after):
+            elif (
+                c in _SAT_POLITENESS
+                and not closing
+                and len(_TOKEN.findall(after)) >= 4
+                and _PIVOT_REQUEST.search(after)
+            ):
                 sat_scores[c] *= 0.5  # "thanks, now do Y": a pivot
     sat_strength = max(sat_scores.values(), default=0.0)
 
     def ranked(d: dict[str, float]) -> list[str]:
-        return [c for c, s in sorted(d.items(), key=lambda kv: (-kv[1], kv[0])) if s >= SIGNAL_THRESHOLD]
+        return [
+            c for c, s in sorted(d.items(), key=lambda kv: (-kv[1], kv[0])) if s >= SIGNAL_THRESHOLD
+        ]
 
     det = Detection(sat_strength=round(sat_strength, 3), dsat_strength=round(dsat_strength, 3))
     det.sat_categories = ranked(sat_scores) if sat_strength >= SIGNAL_THRESHOLD else []
@@ -250,9 +507,9 @@ def classify(user_message: str, previous_user_message: str | None = None, respon
 
     det.candidate = (
         max(sat_strength, dsat_strength) >= CANDIDATE_THRESHOLD
-        or len(_TOKEN.findall(text[:200])) <= 8
-        or bool(_REACTION_OPENER.match(text))
+        or "!" in text[:200]
+        or bool(_PREFILTER_CUE.search(text, 0, 160))
         or refused
-        or bool(_YOU_NEG.search(text[:200]))
+        or ("you" in text and bool(_YOU_NEG.search(text[:200])))
     )
     return det

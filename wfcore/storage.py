@@ -81,9 +81,25 @@ def open_stream(uri: str, mode: str = "rb", compression: str = "infer_from_exten
     """A file-like stream for ``uri`` (local or object storage); .gz/.zst/.bz2 decompressed."""
     import smart_open
 
+    if compression == "infer_from_extension" and str(uri).lower().endswith((".zst", ".zstd")):
+        return _open_zstd(str(uri), mode)
     return smart_open.open(
         str(uri), mode, compression=compression, transport_params=transport_params(str(uri))
     )
+
+
+def _open_zstd(uri: str, mode: str):
+    """zstd through the `zstandard` package (smart-open 9 wants `backports.zstd` on Python < 3.14)."""
+    import smart_open
+    import zstandard
+
+    raw = smart_open.open(uri, mode.replace("t", "").replace("b", "") + "b", compression="disable",
+                          transport_params=transport_params(uri))
+    if "r" in mode:
+        stream: Any = io.BufferedReader(zstandard.ZstdDecompressor().stream_reader(raw, closefd=True))
+    else:
+        stream = zstandard.ZstdCompressor().stream_writer(raw, closefd=True)
+    return stream if "b" in mode else io.TextIOWrapper(stream, encoding="utf-8")
 
 
 def exists(uri: str) -> bool:

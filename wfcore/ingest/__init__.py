@@ -136,7 +136,16 @@ class FileReader:
             if container_of(self.uri) == "parquet":
                 fmt = detect_format(parquet_columns(self.uri), base_name(self.uri))
             else:
-                peeked = list(itertools.islice(records, _DETECT_PEEK))
+                peeked: list[RawRecord] = []
+                try:
+                    for rec in itertools.islice(records, _DETECT_PEEK):
+                        peeked.append(rec)
+                except Exception as e:  # the file breaks off early: keep what was read
+                    loc = peeked[-1].locator.rsplit(":", 1)[-1] if peeked else ""
+                    peeked.append(RawRecord(f"{self.uri}:after={loc}" if loc else self.uri,
+                                            reason=reasons.UNREADABLE_FILE,
+                                            detail=f"{type(e).__name__}: {str(e)[:500]}"))
+                    records = iter(())
                 for rec in peeked:
                     if isinstance(rec.value, dict):
                         fmt = detect_format(rec.value.keys(), base_name(self.uri))

@@ -1,0 +1,120 @@
+"""detect: label every candidate turn SAT / DSAT against the rubric.
+
+``detect.engine``: ``lexical`` applies the rule-based detector to every turn (no model);
+``vllm`` / ``openai`` ask a model through Ray Data with JSON-schema-constrained output. With
+``detect.prefilter: prefilter`` only turns the lexical detector marks as candidates go to the
+model; the others get a no-signal row with ``detector = "lexical-prefilter"``.
+Output ``RUN/feedback/``: exactly one row per candidate turn (error rows included).
+"""
+
+from __future__ import annotations
+
+from wfcore import lexical
+from wfcore.config import Config
+from wfcore.engine import engine_spec
+from wfcore.outputs import detect_schema, parse_detection
+from wfcore.prompts import format_context, prompt_version, render, truncate_oldest
+from wfcore.schema import FEEDBACK, TURNS
+
+from . import modelstage
+from .context import StageContext
+from .modelstage import ModelStage, ShardWork, lineage
+
+LEXICAL = "lexical"
+PREFILTER = "lexical-prefilter"
+
+
+def fingerprint_parts(cfg: Config) -> dict:
+    parts = {"detect": cfg.detect.model_dump(mode="json"), "lexical": lexical_version()}
+    if cfg.detect.engine != LEXICAL:
+        parts["prompt_version"] = prompt_version("detect")
+        parts["engine"] = engine_parts(cfg, cfg.detect.engine)
+    return parts
+
+
+def engine_parts(cfg: Config, kind: str) -> dict:
+    """The engine settings that change model answers (not throughput knobs)."""
+    if kind == "vllm":
+        v = cfg.vllm
+        return {"model": v.model, "max_model_len": v.max_model_len, "backend": v.structured_output_backend}
+    return {"model": cfg.openai.model, "base_url": cfg.openai.base_url}
+
+
+def lexical_version() -> str:
+    import hashlib
+    import inspect
+
+    return hashlib.blake2b(inspect.getsource(lexical).encode(), digest_size=6).hexdigest()
+
+
+def previous_user_message(history: list[dict] | None) -> str | None:
+    for m in reversed(history or []):
+        if m.get("role") == "user":
+            return m.get("content")
+    return None
+
+
+def _base(turn: dict) -> dict:
+    return {k: turn[k] for k in ("turn_id", "conversation_id", "message_index", "shard")}
+
+
+def lexical_row(turn: dict, det, detector: str, version: str) -> dict:
+    row = _base(turn)
+    row.update(
+        sat=det.sat, dsat=det.dsat, sat_categories=list(det.sat_categories),
+        dsat_categories=list(det.dsat_categories), evidence=det.evidence or "", detector=detector,
+    )
+    row.update(lineage(LEXICAL, version))
+    return row
+
+
+def detect_messages(turn: dict, max_chars: int) -> list[dict]:
+    return render(
+        "detect",
+        context=format_context(turn.get("history"), max_chars),
+        response=truncate_oldest(turn.get("response") or "", max_chars),
+        user_message=truncate_oldest(turn.get("user_message") or "", max_chars),
+    )
+
+
+def make_row(req: dict, value: dict | None, lin: dict) -> dict:
+    row = _base(req["turn"])
+    if value is None:
+        row.update(sat=None, dsat=None, sat_categories=[], dsat_categories=[], evidence=None)
+    else:
+        row.update(value)
+    row["detector"] = lin["model"]
+    row.update(lin)
+    return row
+
+
+def run(ctx: StageContext) -> None:
+    cfg = ctx.cfg.detect
+    turns = ctx.run.table("turns")
+    shard_files = modelstage.input_shards(turns)
+    spec = None if cfg.engine == LEXICAL else engine_spec(ctx.cfg, cfg.engine)
+    lex_version = f"lexical-{lexical_version()}"
+
+    def plan(shard: int) -> ShardWork:
+        rows = modelstage.conversation_order(modelstage.read_shard(shard_files[shard], TURNS))
+        work = ShardWork(shard=shard, rows_in=len(rows))
+        for turn in rows:
+            if spec is None or cfg.prefilter == "prefilter":
+                det = lexical.classify(turn["user_message"] or "", previous_user_message(turn["history"]), turn["response"])
+                if spec is None:
+                    work.fixed_rows.append(lexical_row(turn, det, LEXICAL, lex_version))
+                    continue
+                if not det.candidate:
+                    work.fixed_rows.append(lexical_row(turn, lexical.Detection(), PREFILTER, lex_version))
+                    continue
+            work.requests.append({"key": turn["turn_id"], "messages": detect_messages(turn, cfg.max_context_chars), "turn": turn})
+        return work
+
+    stage = ModelStage(
+        name="detect", output="feedback", schema=FEEDBACK,
+        prompt_version=prompt_version("detect") if spec else lex_version,
+        json_schema=detect_schema(), parse=parse_detection, make_row=make_row,
+        sampling=cfg.sampling, max_retries=cfg.max_retries,
+    )
+    modelstage.run_sharded(ctx, stage, spec, list(shard_files), plan)
+    ctx.record["prefilter"] = cfg.prefilter if spec else None

@@ -1,0 +1,222 @@
+"""The shard loop shared by the model stages (detect, preferences, respond).
+
+For every input shard not yet committed in the output dataset with this stage's fingerprint:
+plan the shard (rows decided without a model + chat requests for the engine), send the requests
+of up to ``shards_per_plan`` shards through one Ray Data plan, parse and validate each answer,
+retry invalid ones up to ``max_retries`` times, write error rows for what still fails, and
+commit the shard. A rerun skips committed shards; per-shard counts live in the shard markers,
+so a resumed stage still reports the totals of the whole input.
+
+Each output row records model id, prompt version, sampling settings (JSON), input and output
+tokens (summed over attempts) and the error, if any; ``raw_output`` keeps the failing text.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+
+from wfcore import engine as engines
+from wfcore.config import SamplingConfig
+from wfcore.schema import to_table
+from wfcore.storage import Dataset
+
+from .context import StageContext
+
+RAW_OUTPUT_MAX_CHARS = 2_000
+
+
+@dataclass
+class ShardWork:
+    """One input shard, planned: output rows that need no model, and requests that do."""
+
+    shard: int
+    rows_in: int
+    requests: list[dict] = field(default_factory=list)  # {"key", "messages", ...context for make_row}
+    fixed_rows: list[dict] = field(default_factory=list)
+    rejected: dict[str, int] = field(default_factory=dict)
+    turns_out: int | None = None  # input rows that produced output (default: rows_in - rejected)
+
+
+@dataclass
+class ModelStage:
+    name: str
+    output: str  # table name
+    schema: pa.Schema
+    prompt_version: str
+    json_schema: dict | None
+    parse: Callable[[str], tuple[Any, str | None]]
+    make_row: Callable[[dict, Any, dict], dict]  # (request, parsed value or None, lineage) -> row
+    sampling: SamplingConfig
+    max_retries: int
+
+
+def input_shards(ds: Dataset) -> dict[int, str]:
+    """Shard number -> file URI of a committed, sharded dataset (``extra.shards`` of its commit)."""
+    from wfcore.storage import join
+
+    info = ds.commit_info()
+    if info is None:
+        raise FileNotFoundError(f"input not committed: {ds.uri}")
+    shards = info.get("shards")
+    if shards is None:
+        raise ValueError(f"{ds.uri}: commit has no 'shards' map (written by an unsharded writer)")
+    return {int(k): join(ds.uri, v) for k, v in shards.items()}
+
+
+def read_shard(uri: str, schema: pa.Schema) -> list[dict]:
+    from wfcore.storage import read_parquet_files
+
+    return read_parquet_files([uri], schema).to_pylist()
+
+
+def conversation_order(rows: list[dict]) -> list[dict]:
+    """Turns of one conversation adjacent and in order, so their prompts share prefixes."""
+    return sorted(rows, key=lambda r: (r.get("conversation_id") or "", r.get("message_index") or 0))
+
+
+def lineage(model: str, prompt_version: str, sampling: dict | None = None, tokens_in: int = 0,
+            tokens_out: int = 0, error: str | None = None, raw_output: str | None = None) -> dict:
+    return {
+        "model": model,
+        "prompt_version": prompt_version,
+        "sampling": json.dumps(sampling or {}, sort_keys=True),
+        "tokens_in": int(tokens_in),
+        "tokens_out": int(tokens_out),
+        "error": error,
+        "raw_output": raw_output[:RAW_OUTPUT_MAX_CHARS] if (error and raw_output) else None,
+    }
+
+
+def generate_with_retries(spec: engines.EngineSpec, stage: ModelStage, requests: list[dict]) -> dict[str, dict]:
+    """Run ``requests`` through the engine; retry those whose answer fails validation.
+
+    Engine-side errors (e.g. a prompt longer than the context) are deterministic and are not
+    retried; validation failures are, with a fresh seed. Returns key -> result with ``value``.
+    """
+    results: dict[str, dict] = {}
+    todo = requests
+    for attempt in range(stage.max_retries + 1):
+        sampling = engines.sampling_dict(stage.sampling, attempt)
+        retry: set[str] = set()
+        for res in engines.run_requests(spec, todo, sampling, stage.json_schema):
+            key = res["key"]
+            prev = results.get(key, {})
+            if res["error"]:
+                value, err = None, res["error"]
+            else:
+                value, err = stage.parse(res["text"])
+                if err:
+                    err = f"invalid_output: {err}"
+                    retry.add(key)
+            results[key] = {
+                **res,
+                "value": value,
+                "error": err,
+                "sampling": sampling,
+                "attempts": attempt + 1,
+                "tokens_in": int(res["tokens_in"]) + prev.get("tokens_in", 0),
+                "tokens_out": int(res["tokens_out"]) + prev.get("tokens_out", 0),
+            }
+        todo = [r for r in todo if r["key"] in retry]
+        if not todo:
+            break
+        print(f"[{stage.name}] retrying {len(todo)} invalid answers (attempt {attempt + 2})", file=sys.stderr)
+    return results
+
+
+def _rows_for(work: ShardWork, stage: ModelStage, spec: engines.EngineSpec | None, results: dict) -> list[dict]:
+    rows = list(work.fixed_rows)
+    for req in work.requests:
+        res = results.get(req["key"])
+        if res is None:
+            res = {"value": None, "error": "missing_result", "text": "", "sampling": {}, "tokens_in": 0, "tokens_out": 0}
+        lin = lineage(spec.model_id if spec else "", stage.prompt_version, res.get("sampling"),
+                      res.get("tokens_in", 0), res.get("tokens_out", 0), res.get("error"), res.get("text"))
+        rows.append(stage.make_row({**req, "result": res}, res["value"], lin))
+    return rows
+
+
+def _add(totals: dict, stats: dict) -> None:
+    for k in ("rows_in", "rows_out", "tokens_in", "tokens_out", "error_rows", "table_rows", "model_requests"):
+        totals[k] = totals.get(k, 0) + int(stats.get(k, 0))
+    for reason, n in stats.get("rejected_by_reason", {}).items():
+        totals.setdefault("rejected_by_reason", {})[reason] = totals.get("rejected_by_reason", {}).get(reason, 0) + n
+
+
+def run_sharded(
+    ctx: StageContext,
+    stage: ModelStage,
+    spec: engines.EngineSpec | None,
+    shards: list[int],
+    plan: Callable[[int], ShardWork],
+) -> dict:
+    """The stage's shard loop (see module docstring). Fills ``ctx.record``; returns the totals."""
+    out = ctx.run.table(stage.output)
+    fp = ctx.fingerprint
+    shards = sorted(shards)
+    done = out.committed_shards(fp)
+    pending = [s for s in shards if s not in done]
+    totals: dict = {"rejected_by_reason": {}}
+    for s in shards:
+        if s in done:
+            _add(totals, done[s].get("stats", {}))
+    progress = ctx.progress(len(shards))
+    if done:
+        progress.note(f"{len(shards) - len(pending)} of {len(shards)} shards already committed: skipped")
+    wave_size = spec.shards_per_plan if spec else 1
+    if spec and pending:
+        from jobs.rayrt import init_ray
+
+        init_ray(ctx.cfg.ray)
+    for i in range(0, len(pending), wave_size):
+        works = [plan(s) for s in pending[i : i + wave_size]]
+        requests = [r for w in works for r in w.requests]
+        results = generate_with_retries(spec, stage, requests) if (spec and requests) else {}
+        for w in works:
+            rows = _rows_for(w, stage, spec, results)
+            table = to_table(rows, stage.schema)
+            rejected = sum(w.rejected.values())
+            stats = {
+                "rows_in": w.rows_in,
+                "rows_out": w.turns_out if w.turns_out is not None else w.rows_in - rejected,
+                "rejected_by_reason": dict(w.rejected),
+                "table_rows": table.num_rows,
+                "model_requests": len(w.requests),
+                "tokens_in": sum(int(r.get("tokens_in") or 0) for r in rows),
+                "tokens_out": sum(int(r.get("tokens_out") or 0) for r in rows),
+                "error_rows": sum(1 for r in rows if r.get("error")),
+            }
+            out.write_shard(w.shard, table, fp, extra={"stats": stats})
+            _add(totals, stats)
+            progress.advance(1, rows=w.rows_in, force=True)
+    if shards:
+        files = {str(s): info["file"] for s, info in out.committed_shards(fp).items() if s in set(shards)}
+        out.commit_shards(shards, fp, extra={"shards": files})
+    else:
+        out.write(stage.schema.empty_table(), fp, extra={"shards": {}})
+    rec = ctx.record
+    rec["rows_in"] = totals.get("rows_in", 0)
+    rec["rows_out"] = totals.get("rows_out", 0)
+    for reason, n in totals["rejected_by_reason"].items():
+        ctx.reject(reason, n)
+    rec.update(
+        tokens_in=totals.get("tokens_in", 0),
+        tokens_out=totals.get("tokens_out", 0),
+        error_rows=totals.get("error_rows", 0),
+        output_rows=totals.get("table_rows", 0),
+        model_requests=totals.get("model_requests", 0),
+        shards_total=len(shards),
+        shards_skipped=len(shards) - len(pending),
+        shards_computed=len(pending),
+        engine=spec.kind if spec else "none",
+        model=spec.model_id if spec else None,
+        prompt_version=stage.prompt_version,
+    )
+    return totals
+

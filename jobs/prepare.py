@@ -1,0 +1,469 @@
+"""prepare (Spark): filter, exact dedup, near dedup, PII scrub, candidate feedback turns.
+
+The method, step by step (pure logic in wfcore.filters, wfcore.dedup, wfcore.pii, wfcore.turns):
+
+1. annotate  one Arrow pass per conversation: filter reason, exact fingerprint, MinHash signature
+             and LSH band hashes of the user turns (vectorised numpy inside ``mapInArrow``);
+2. filter    conversations failing a filter go to ``dropped`` with the filter's reason;
+3. exact     per fingerprint keep the smallest conversation_id (``exact_duplicate``);
+4. near      band rows exploded, self-join on (band, hash) gives candidate pairs, pairs whose
+             estimated Jaccard reaches the threshold are edges, connected components by
+             iterative min-label propagation with Spark joins; the component's smallest id is
+             kept, the rest dropped (``near_duplicate``, ``kept_as`` the representative);
+5. scrub     PII in kept conversations replaced by typed placeholders (counts per type);
+6. turns     each kept conversation exploded into candidate feedback turns;
+7. layout    shard = xxhash64(conversation_id) mod ceil(turns / shard_turns): a conversation
+             never spans shards; one Parquet file per shard (``shard-00007.parquet``), turns in
+             (conversation_id, message_index) order; the commit lists ``shards: {n: file}``.
+
+Spark runs ``local[*]`` by default, or a cluster master / Spark Connect (``sc://``) from config.
+Local run directories are read and written directly; for ``s3://`` run directories Spark needs
+the hadoop-aws (s3a) jars, which real cluster images provide (not available offline here).
+"""
+
+from __future__ import annotations
+
+import math
+import posixpath
+from collections.abc import Iterator
+from typing import Any
+
+import pyarrow as pa
+
+from wfcore import schema as S
+from wfcore import storage
+from wfcore.config import PrepareConfig
+from wfcore.storage import Dataset
+
+from .context import StageContext
+
+ANNOTATED = pa.schema(
+    [
+        ("conversation_id", pa.string()),
+        ("reason", pa.string()),
+        ("detail", pa.string()),
+        ("fingerprint", pa.string()),
+        ("sig", pa.list_(pa.int32())),
+        ("bands", pa.list_(pa.int64())),
+    ]
+)
+_FILTER_INPUT = ["conversation_id", "messages", "language", "moderation_flagged", "toxic", "redacted"]
+
+
+# ---------------------------------------------------------------- Arrow <-> Spark schemas
+
+
+def spark_ddl(schema: pa.Schema) -> str:
+    """Spark DDL string of an Arrow schema (the types used in wfcore.schema)."""
+
+    def t(tp: pa.DataType) -> str:
+        if pa.types.is_string(tp):
+            return "string"
+        if pa.types.is_int32(tp):
+            return "int"
+        if pa.types.is_int64(tp):
+            return "bigint"
+        if pa.types.is_boolean(tp):
+            return "boolean"
+        if pa.types.is_float64(tp):
+            return "double"
+        if pa.types.is_timestamp(tp):
+            return "timestamp"
+        if pa.types.is_list(tp):
+            return f"array<{t(tp.value_type)}>"
+        if pa.types.is_struct(tp):
+            return "struct<" + ",".join(f"{f.name}:{t(f.type)}" for f in tp) + ">"
+        raise TypeError(f"no Spark type for {tp}")
+
+    return ", ".join(f"`{f.name}` {t(f.type)}" for f in schema)
+
+
+def _cast_batch(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
+    """Arrow batch with ``schema``'s field names and types (Spark's timestamp unit/zone, etc.)."""
+    cols = [batch.column(f.name).cast(f.type) for f in schema]
+    return pa.RecordBatch.from_arrays(cols, schema=schema)
+
+
+# ---------------------------------------------------------------- Arrow UDF bodies (run on executors)
+
+
+def annotate_batches(cfg_json: dict) -> Any:
+    """``mapInArrow`` body: filter reason, exact fingerprint, signature and bands per conversation."""
+
+    def fn(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        import numpy as np
+
+        from wfcore import dedup, filters
+
+        cfg = PrepareConfig.model_validate(cfg_json)
+        nd = cfg.near_dedup
+        bands, rows = dedup.resolve_bands_rows(nd.threshold, nd.num_perm, nd.bands, nd.rows)
+        for batch in batches:
+            convs = batch.to_pylist()
+            reasons, details, fps, hashes, passing = [], [], [], [], []
+            for i, c in enumerate(convs):
+                r = filters.filter_reason(c, cfg)
+                reasons.append(r[0] if r else None)
+                details.append(r[1] if r else None)
+                msgs = c.get("messages") or []
+                fps.append(dedup.exact_fingerprint(msgs) if r is None else None)
+                if r is None and nd.enabled:
+                    hashes.append(dedup.shingle_hashes(dedup.user_text(msgs), nd.shingle_size))
+                    passing.append(i)
+            sig_col: list = [None] * len(convs)
+            band_col: list = [None] * len(convs)
+            if passing:
+                sigs = dedup.signatures(hashes, nd.num_perm, nd.seed)
+                bh = dedup.band_hashes(sigs, bands, rows)
+                nonempty = np.array([len(h) > 0 for h in hashes])
+                for k, i in enumerate(passing):
+                    if nonempty[k]:
+                        sig_col[i] = sigs[k].tolist()
+                        band_col[i] = bh[k].tolist()
+            yield pa.RecordBatch.from_arrays(
+                [
+                    batch.column("conversation_id"),
+                    pa.array(reasons, pa.string()),
+                    pa.array(details, pa.string()),
+                    pa.array(fps, pa.string()),
+                    pa.array(sig_col, pa.list_(pa.int32())),
+                    pa.array(band_col, pa.list_(pa.int64())),
+                ],
+                schema=ANNOTATED,
+            )
+
+    return fn
+
+
+def _scrubbed_schema(pii_types: list[str]) -> pa.Schema:
+    fields = [f for f in S.PREPARED if f.name != "shard"] + [pa.field("n_turns", pa.int32())]
+    return pa.schema(fields + [pa.field(f"pii_{t}", pa.int32()) for t in pii_types])
+
+
+def scrub_batches(cfg_json: dict) -> Any:
+    """``mapInArrow`` body: PII-scrubbed messages, candidate-turn count, PII counts per type."""
+
+    def fn(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        from wfcore import pii, turns
+
+        cfg = PrepareConfig.model_validate(cfg_json)
+        types = list(cfg.pii.types) if cfg.pii.enabled else []
+        out_schema = _scrubbed_schema(list(cfg.pii.types))
+        for batch in batches:
+            msgs_in = batch.column("messages").to_pylist()
+            msgs_out, n_turns = [], []
+            counts = {t: [] for t in cfg.pii.types}
+            for msgs in msgs_in:
+                msgs = msgs or []
+                clean, c = pii.scrub_messages(msgs, types) if types else (msgs, {})
+                msgs_out.append(clean)
+                n_turns.append(len(turns.candidate_indices(clean)))
+                for t in counts:
+                    counts[t].append(c.get(t, 0))
+            cols = {name: batch.column(name) for name in batch.schema.names}
+            cols["messages"] = pa.array(msgs_out, S.MESSAGES)
+            cols["n_turns"] = pa.array(n_turns, pa.int32())
+            for t, v in counts.items():
+                cols[f"pii_{t}"] = pa.array(v, pa.int32())
+            yield pa.RecordBatch.from_arrays([cols[f.name].cast(f.type) for f in out_schema], schema=out_schema)
+
+    return fn
+
+
+def explode_batches() -> Any:
+    """``mapInArrow`` body: candidate feedback turns of each prepared conversation."""
+
+    def fn(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        from wfcore import turns
+
+        for batch in batches:
+            rows = []
+            for conv in batch.to_pylist():
+                for row in turns.explode(conv):
+                    row["shard"] = conv["shard"]
+                    rows.append(row)
+            yield pa.RecordBatch.from_pylist(rows, schema=S.TURNS)
+
+    return fn
+
+
+# ---------------------------------------------------------------- dedup with Spark operations
+
+
+def near_duplicate_edges(candidates_df, threshold: float, num_perm: int):
+    """Verified near-duplicate edges (a < b) among ``candidates_df`` (conversation_id, sig, bands).
+
+    Band rows are exploded and self-joined on (band, hash); each distinct candidate pair is
+    kept when its signatures agree in at least ``threshold`` of the positions.
+    """
+    from pyspark.sql import functions as F
+
+    rows = candidates_df.where(F.col("bands").isNotNull()).select(
+        "conversation_id", F.posexplode("bands").alias("band", "h")
+    )
+    left = rows.select(F.col("conversation_id").alias("a"), "band", "h")
+    right = rows.select(F.col("conversation_id").alias("b"), "band", "h")
+    pairs = left.join(right, ["band", "h"]).where(F.col("a") < F.col("b")).select("a", "b").distinct()
+    sigs = candidates_df.select("conversation_id", "sig")
+    sa = sigs.select(F.col("conversation_id").alias("a"), F.col("sig").alias("sig_a"))
+    sb = sigs.select(F.col("conversation_id").alias("b"), F.col("sig").alias("sig_b"))
+    same = F.expr(
+        "aggregate(zip_with(sig_a, sig_b, (x, y) -> IF(x = y, 1, 0)), 0, (acc, v) -> acc + v)"
+    )
+    return (
+        pairs.join(sa, "a")
+        .join(sb, "b")
+        .withColumn("jaccard", same / F.lit(float(num_perm)))
+        .where(F.col("jaccard") >= F.lit(float(threshold)))
+        .select("a", "b", "jaccard")
+    )
+
+
+def connected_components(edges_df, max_iterations: int = 100):
+    """(id, label) for every node of ``edges_df`` (a, b): label = smallest id of its component.
+
+    Iterative min-label propagation with Spark joins: each round every node takes the smallest
+    label among itself and its neighbours, then jumps to its label's label (pointer jumping),
+    until no label changes. The graph never leaves the cluster. Returns (labels, rounds).
+    """
+    from pyspark.sql import functions as F
+
+    e = edges_df.select(F.col("a").alias("src"), F.col("b").alias("dst"))
+    e = e.unionByName(e.select(F.col("dst").alias("src"), F.col("src").alias("dst"))).localCheckpoint()
+    labels = (
+        e.groupBy("src")
+        .agg(F.min("dst").alias("m"))
+        .select(F.col("src").alias("id"), F.least("src", "m").alias("label"))
+        .localCheckpoint()
+    )
+    for rounds in range(1, max_iterations + 1):
+        msgs = e.join(labels.withColumnRenamed("id", "src"), "src").select(F.col("dst").alias("id"), "label")
+        new = labels.unionByName(msgs).groupBy("id").agg(F.min("label").alias("label"))
+        jump = new.select(F.col("id").alias("label"), F.col("label").alias("label2"))
+        new = (
+            new.join(jump, "label", "left")
+            .select("id", F.least("label", F.coalesce("label2", "label")).alias("label"))
+            .localCheckpoint()
+        )
+        changed = (
+            new.join(labels.withColumnRenamed("label", "old"), "id")
+            .where(F.col("label") != F.col("old"))
+            .limit(1)
+            .count()
+        )
+        labels = new
+        if changed == 0:
+            return labels, rounds
+    raise RuntimeError(f"connected components did not converge in {max_iterations} rounds")
+
+
+# ---------------------------------------------------------------- sharded writes
+
+
+def _spark_path(uri: str) -> str:
+    from .spark import local_path
+
+    return local_path(uri)
+
+
+def write_sharded(df, ds: Dataset, sort_cols: list[str], num_shards: int) -> dict[int, tuple[str, int]]:
+    """Write ``df`` (with a ``shard`` column) as one Parquet file per shard under a new attempt.
+
+    Returns {shard: (file relative to the dataset, rows)}; the caller commits.
+    """
+    import pyarrow.parquet as pq
+    from pyspark.sql import functions as F
+
+    attempt = ds.new_attempt()
+    tmp = storage.join(ds.uri, attempt, "spark")
+    (
+        df.withColumn("shard_part", F.col("shard"))
+        .repartition(max(1, num_shards), "shard_part")
+        .sortWithinPartitions("shard_part", *sort_cols)
+        .write.mode("overwrite")
+        .partitionBy("shard_part")
+        .parquet(_spark_path(tmp))
+    )
+    by_shard: dict[int, list[str]] = {}
+    for f in storage.list_files(tmp, ".parquet"):
+        part = [p for p in f.replace("\\", "/").split("/") if p.startswith("shard_part=")]
+        if part:
+            by_shard.setdefault(int(part[-1].split("=", 1)[1]), []).append(f)
+    out: dict[int, tuple[str, int]] = {}
+    for shard, files in sorted(by_shard.items()):
+        if len(files) != 1:
+            raise RuntimeError(f"{ds.uri}: shard {shard} written as {len(files)} files")
+        rel = posixpath.join(attempt, f"shard-{shard:05d}.parquet")
+        fs, src = storage.filesystem(files[0])
+        _, dst = storage.filesystem(storage.join(ds.uri, rel))
+        fs.move(src, dst)
+        with fs.open_input_file(dst) as fh:
+            out[shard] = (rel, pq.ParquetFile(fh).metadata.num_rows)
+    storage.delete(tmp)
+    return out
+
+
+def write_plain(df, ds: Dataset) -> list[str]:
+    """Write ``df`` as Parquet parts under a new attempt; returns part files relative to ``ds``."""
+    attempt = ds.new_attempt()
+    df.write.mode("overwrite").parquet(_spark_path(storage.join(ds.uri, attempt)))
+    base = storage.join(ds.uri, attempt)
+    return [posixpath.join(attempt, f[len(base) :].lstrip("/")) for f in storage.list_files(base, ".parquet")]
+
+
+def commit_sharded(ds: Dataset, written: dict[int, tuple[str, int]], fingerprint: str, num_shards: int) -> int:
+    rows = sum(n for _, n in written.values())
+    ds.commit(
+        [f for f, _ in written.values()],
+        rows,
+        fingerprint,
+        extra={
+            "shards": {str(s): f for s, (f, _) in written.items()},
+            "shard_rows": {str(s): n for s, (_, n) in written.items()},
+            "num_shards": num_shards,
+        },
+    )
+    return rows
+
+
+# ---------------------------------------------------------------- the stage
+
+
+def prepare(spark, conversation_files: list[str], cfg: PrepareConfig, out: dict[str, Dataset], fingerprint: str) -> dict:
+    """Run the prepare plan on ``spark``; commit ``out['prepared'|'dropped'|'turns']``; return counts."""
+    from pyspark.sql import functions as F
+
+    from wfcore import dedup
+
+    import time
+
+    t0 = time.time()
+    phases: dict[str, float] = {}
+
+    def lap(name: str) -> None:
+        nonlocal t0
+        phases[name] = round(time.time() - t0, 3)
+        t0 = time.time()
+
+    spark.conf.set("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
+    cfg_json = cfg.model_dump(mode="json")
+    nd = cfg.near_dedup
+    bands, rows = dedup.resolve_bands_rows(nd.threshold, nd.num_perm, nd.bands, nd.rows)
+    conv = spark.read.schema(spark_ddl(S.CONVERSATIONS)).parquet(*[_spark_path(f) for f in conversation_files])
+
+    # 1-2. annotate, filter
+    ann = conv.select(*_FILTER_INPUT).mapInArrow(annotate_batches(cfg_json), spark_ddl(ANNOTATED)).localCheckpoint()
+    lap("annotate")
+    filtered = ann.where(F.col("reason").isNotNull()).select(
+        "conversation_id", "reason", "detail", F.lit(None).cast("string").alias("kept_as")
+    )
+    passed = ann.where(F.col("reason").isNull())
+
+    # 3. exact dedup: the smallest id per fingerprint is the representative
+    if cfg.dedup_exact:
+        reps = passed.groupBy("fingerprint").agg(F.min("conversation_id").alias("rep"))
+        passed = passed.join(reps, "fingerprint")
+        exact = passed.where(F.col("conversation_id") != F.col("rep")).select("conversation_id", "rep")
+        uniq = passed.where(F.col("conversation_id") == F.col("rep")).drop("rep")
+    else:
+        exact = passed.select("conversation_id", F.col("conversation_id").alias("rep")).limit(0)
+        uniq = passed
+
+    # 4. near dedup
+    stats: dict[str, Any] = {"bands": bands, "rows": rows, "threshold": nd.threshold, "num_perm": nd.num_perm}
+    if nd.enabled:
+        edges = near_duplicate_edges(uniq, nd.threshold, nd.num_perm).localCheckpoint()
+        stats["edges"] = edges.count()
+        labels, stats["cc_rounds"] = connected_components(edges) if stats["edges"] else (
+            spark.createDataFrame([], "id string, label string"),
+            0,
+        )
+        stats["clusters"] = labels.where(F.col("id") == F.col("label")).count() if stats["edges"] else 0
+    else:
+        labels = spark.createDataFrame([], "id string, label string")
+    lap("near_dedup")
+    near = labels.where(F.col("id") != F.col("label")).select(
+        F.col("id").alias("conversation_id"),
+        F.lit("near_duplicate").alias("reason"),
+        F.lit(None).cast("string").alias("detail"),
+        F.col("label").alias("kept_as"),
+    )
+    exact_rows = (
+        exact.join(labels.withColumnRenamed("id", "rep"), "rep", "left")
+        .select(
+            "conversation_id",
+            F.lit("exact_duplicate").alias("reason"),
+            F.lit(None).cast("string").alias("detail"),
+            F.coalesce("label", "rep").alias("kept_as"),
+        )
+    )
+    dropped = filtered.unionByName(exact_rows).unionByName(near)
+    near_ids = near.select("conversation_id")
+    kept = uniq.select("conversation_id").join(near_ids, "conversation_id", "left_anti")
+
+    # 5. PII scrub of kept conversations
+    pii_types = list(cfg.pii.types)
+    scrubbed = (
+        conv.join(kept, "conversation_id")
+        .withColumn("cluster_id", F.col("conversation_id"))
+        .select(*S.PREPARED.names[:-1])
+        .mapInArrow(scrub_batches(cfg_json), spark_ddl(_scrubbed_schema(pii_types)))
+        .localCheckpoint()
+    )
+    aggs = [F.count(F.lit(1)).alias("n"), F.sum("n_turns").alias("turns")] + [
+        F.sum(f"pii_{t}").alias(t) for t in pii_types
+    ]
+    tot = scrubbed.agg(*aggs).collect()[0]
+    n_kept, n_turns = int(tot["n"]), int(tot["turns"] or 0)
+    pii_counts = {t: int(tot[t] or 0) for t in pii_types} if cfg.pii.enabled else {}
+    num_shards = max(1, math.ceil(n_turns / cfg.shard_turns))
+    lap("scrub")
+
+    # 6-7. shard, explode, write
+    prepared = scrubbed.withColumn(
+        "shard", F.pmod(F.xxhash64("conversation_id"), F.lit(num_shards)).cast("int")
+    ).select(*S.PREPARED.names)
+    written_prep = write_sharded(prepared, out["prepared"], ["conversation_id"], num_shards)
+    turns_df = prepared.mapInArrow(explode_batches(), spark_ddl(S.TURNS))
+    written_turns = write_sharded(turns_df, out["turns"], ["conversation_id", "message_index"], num_shards)
+
+    lap("write_sharded")
+    by_reason = {r["reason"]: int(r["count"]) for r in dropped.groupBy("reason").count().collect()}
+    dropped_files = write_plain(dropped, out["dropped"])
+    n_dropped = sum(by_reason.values())
+    out["dropped"].commit(dropped_files, n_dropped, fingerprint)
+    rows_prep = commit_sharded(out["prepared"], written_prep, fingerprint, num_shards)
+    rows_turns = commit_sharded(out["turns"], written_turns, fingerprint, num_shards)
+    n_in = ann.count()
+    lap("write_dropped")
+    if rows_prep != n_kept or rows_turns != n_turns:
+        raise RuntimeError(f"prepare wrote {rows_prep} prepared / {rows_turns} turns, expected {n_kept} / {n_turns}")
+    return {
+        "rows_in": n_in,
+        "rows_out": n_kept,
+        "dropped_by_reason": by_reason,
+        "turns": n_turns,
+        "shards": num_shards,
+        "turn_shards_written": len(written_turns),
+        "pii": pii_counts,
+        "near_dedup": stats,
+        "phase_seconds": phases,
+    }
+
+
+def run(ctx: StageContext) -> None:
+    from .spark import get_spark
+
+    cfg = ctx.cfg.prepare
+    files = ctx.run.table("conversations").files()
+    out = {name: ctx.run.table(name) for name in ("prepared", "dropped", "turns")}
+    progress = ctx.progress(total=1, unit="plans")
+    spark = get_spark(cfg.spark, "wildfeedback-prepare")
+    res = prepare(spark, files, cfg, out, ctx.fingerprint)
+    progress.advance(1, rows=res["rows_in"], force=True)
+    ctx.record["rows_in"] = res["rows_in"]
+    ctx.record["rows_out"] = res["rows_out"]
+    for reason, n in sorted(res["dropped_by_reason"].items()):
+        ctx.reject(reason, n)
+    for key in ("turns", "shards", "pii", "near_dedup", "phase_seconds"):
+        ctx.record[key] = res[key]

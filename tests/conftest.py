@@ -1,0 +1,68 @@
+"""Shared session fixtures. Keep this minimal: only fixtures several test files use."""
+
+import os
+
+import pytest
+
+# ---------------------------------------------------------------- object storage (real S3 protocol)
+
+_S3_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """A real S3-compatible server (moto) on 127.0.0.1 for the whole session; yields its endpoint.
+
+    Sets AWS_ENDPOINT_URL and dummy credentials in the environment (restored afterwards), so
+    boto3, smart-open, pyarrow.fs and wfcore.storage all talk to it. Create a bucket per test
+    (names of 3+ characters), e.g. ``boto3.client("s3").create_bucket(Bucket="my-bucket")``.
+    """
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    env = {**_S3_ENV, "AWS_ENDPOINT_URL": endpoint}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        yield endpoint
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        server.stop()
+
+
+# ---------------------------------------------------------------- model stages (tiny vLLM model, Ray)
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> str:
+    """A tiny random Llama model + BPE tokenizer with a ChatML template, built offline once."""
+    from tests.tinymodel import apply_engine_env, build_tiny_model
+
+    apply_engine_env()
+    return build_tiny_model(str(tmp_path_factory.mktemp("tiny-model")))
+
+
+@pytest.fixture(scope="session")
+def ray_runtime():
+    """One local Ray runtime per session (4 logical CPUs: the model stages need them)."""
+    from tests.tinymodel import apply_engine_env
+
+    apply_engine_env()
+    from jobs.rayrt import init_ray
+    from wfcore.config import RayConfig
+
+    ray = init_ray(RayConfig(num_cpus=4))
+    yield ray
+    ray.shutdown()

@@ -1,0 +1,214 @@
+"""Behaviour of the lexical rubric detector (wfcore.lexical); phrasings are our own."""
+
+from __future__ import annotations
+
+import pytest
+
+from wfcore.lexical import Detection, classify, repeat_similarity
+from wfcore.rubric import DSAT_CATEGORIES, SAT_CATEGORIES
+
+SAT_EXAMPLES = {
+    "Gratitude": [
+        "Thanks a lot!",
+        "thank you so much",
+        "Much appreciated.",
+        "merci beaucoup",
+        "спасибо!",
+    ],
+    "Learning": ["Oh, I didn't know that.", "That explains it, now I understand.", "Good to know."],
+    "Compliance": ["It works now.", "That did the trick.", "I'll try that tonight."],
+    "Praise": ["This is excellent.", "Great answer.", "Wow, you're a genius."],
+    "Personal Details": ["My daughter is in fourth grade and she struggles with fractions."],
+    "Humor": ["lol", "haha that's hilarious", "😂"],
+    "Acknowledgment": [
+        "Exactly.",
+        "Yes, that's right.",
+        "Sounds good.",
+        "That's what I was looking for.",
+    ],
+    "Positive Closure": ["That's all I needed.", "Bye!", "Have a great day."],
+    "Getting There": ["That's much better.", "Almost there.", "Getting closer."],
+}
+DSAT_EXAMPLES = {
+    "Negative Feedback": [
+        "This is useless.",
+        "No, that's wrong.",
+        "The script doesn't work.",
+        "That doesn't make sense.",
+        "This is not helpful at all.",
+    ],
+    "Revision": [
+        "Try again.",
+        "Rewrite it from scratch.",
+        "Give me another version.",
+        "Can you change the ending?",
+    ],
+    "Factual Error": [
+        "It's 1989, not 1991.",
+        "That's not true.",
+        "Are you sure? Paris is not in Belgium.",
+        "Actually, the capital is Canberra.",
+    ],
+    "Unrealistic Expectation": [
+        "I know you can browse the web, just do it.",
+        "Why can't you open the link?",
+    ],
+    "No Engagement": [
+        "You keep repeating the same answer.",
+        "That's irrelevant to my question.",
+        "You're not listening.",
+    ],
+    "Ignored": [
+        "You forgot the second question.",
+        "I asked for three options.",
+        "What about the budget?",
+    ],
+    "Lower Quality": ["The previous version was better.", "This is worse than before."],
+    "Insufficient Detail": [
+        "Can you elaborate?",
+        "I need more details on step two.",
+        "What do you mean by that?",
+    ],
+    "Style": [
+        "Too long.",
+        "Make it more concise.",
+        "Please use bullet points.",
+        "Too formal for a birthday card.",
+    ],
+}
+
+
+@pytest.mark.parametrize(
+    ("category", "message"), [(c, m) for c, ms in SAT_EXAMPLES.items() for m in ms]
+)
+def test_each_sat_category_fires_on_its_phrasings(category: str, message: str) -> None:
+    det = classify(message)
+    assert det.sat and category in det.sat_categories and det.candidate
+    assert set(det.sat_categories) <= set(SAT_CATEGORIES)
+
+
+@pytest.mark.parametrize(
+    ("category", "message"), [(c, m) for c, ms in DSAT_EXAMPLES.items() for m in ms]
+)
+def test_each_dsat_category_fires_on_its_phrasings(category: str, message: str) -> None:
+    det = classify(message)
+    assert det.dsat and category in det.dsat_categories and det.candidate
+    assert set(det.dsat_categories) <= set(DSAT_CATEGORIES)
+
+
+def test_every_rubric_category_has_examples() -> None:
+    assert set(SAT_EXAMPLES) == set(SAT_CATEGORIES) and set(DSAT_EXAMPLES) == set(DSAT_CATEGORIES)
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "Not bad at all.",
+        "No thanks, I'm all set.",
+        "No problem, that's fine.",
+        "There's nothing wrong with it.",
+    ],
+)
+def test_negated_or_declining_phrases_are_not_dsat(message: str) -> None:
+    assert not classify(message).dsat
+
+
+@pytest.mark.parametrize(
+    "message",
+    ["This is not helpful.", "Not great.", "That isn't correct.", "It's not what I wanted."],
+)
+def test_negated_praise_is_dsat_not_sat(message: str) -> None:
+    det = classify(message)
+    assert det.dsat and not det.sat
+
+
+def test_no_thanks_differs_from_no_thats_wrong() -> None:
+    assert not classify("No thanks.").dsat
+    assert classify("No, that's wrong.").dsat
+
+
+@pytest.mark.parametrize(
+    "message", ["Is it any good?", "Is there a better way?", "Would that be correct?"]
+)
+def test_positive_words_in_questions_are_not_sat(message: str) -> None:
+    assert not classify(message).sat
+
+
+def test_repeating_the_previous_request_is_revision() -> None:
+    previous = "Write a python function that parses ISO dates into datetime objects"
+    det = classify("write a python function that parses ISO dates to datetime objects", previous)
+    assert det.dsat and "Revision" in det.dsat_categories
+    assert not classify("Now translate the README into German", previous).dsat
+
+
+def test_repeat_similarity_is_symmetric_and_bounded() -> None:
+    a, b = "book a table for two in Rome", "please book a table for two people in Rome"
+    jac, contain = repeat_similarity(a, b)
+    assert (jac, contain) == repeat_similarity(b, a)
+    assert 0 < jac <= contain <= 1
+    assert repeat_similarity("", b) == (0.0, 0.0)
+
+
+def test_thanks_followed_by_a_new_request_is_a_weaker_sat_than_plain_thanks() -> None:
+    plain = classify("Thanks, that was exactly what I needed!")
+    pivot = classify("Thanks. Now write a short poem about autumn leaves for my class.")
+    assert "Gratitude" in pivot.sat_categories
+    assert plain.sat_strength > pivot.sat_strength
+
+
+def test_praise_followed_by_a_complaint_gives_way_to_the_complaint() -> None:
+    det = classify("Thanks, but the second date is wrong.")
+    assert det.dsat and not det.sat
+
+
+def test_feedback_late_in_a_long_message_weighs_less_than_at_the_start() -> None:
+    filler = "Here is the next part of my essay about the history of the railway in my town. " * 3
+    assert (
+        classify("That's useless. " + filler).dsat_strength
+        > classify(filler + "That's useless.").dsat_strength
+    )
+    assert classify("Great!").sat_strength > classify(filler + "Great!").sat_strength
+
+
+def test_an_error_pasted_after_code_is_negative_feedback() -> None:
+    response = "Here you go:\n```python\nimport os\nprint(os.listdir())\n```"
+    det = classify("PermissionError: [Errno 13] Permission denied: '/root'", None, response)
+    assert det.dsat and "Negative Feedback" in det.dsat_categories
+
+
+def test_plain_new_request_is_neither_sat_nor_dsat() -> None:
+    det = classify("Write a haiku about the sea.", "Summarise this article about tides.")
+    assert not det.sat and not det.dsat and not det.sat_categories and not det.dsat_categories
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "",
+        "   ",
+        "你好，请帮我写一封信",
+        "¿Puedes ayudarme con esto?",
+        "🙂🙂🙂",
+        "x" * 50_000,
+        "```\n}}}{{{\n```",
+    ],
+)
+def test_odd_or_non_english_input_never_crashes(message: str) -> None:
+    det = classify(message, message, message)
+    assert isinstance(det, Detection)
+    assert det.sat == bool(det.sat_categories) and det.dsat == bool(det.dsat_categories)
+
+
+def test_signal_implies_candidate_and_evidence_quotes_the_message() -> None:
+    for ms in (*SAT_EXAMPLES.values(), *DSAT_EXAMPLES.values()):
+        for m in ms:
+            det = classify(m)
+            assert det.candidate
+            assert det.evidence and det.evidence.lower() in m.lower()
+
+
+def test_classification_is_deterministic() -> None:
+    msg = "No, it's 1989, not 1991. Also too long."
+    assert classify(msg, "when did the wall fall", "It fell in 1991.") == classify(
+        msg, "when did the wall fall", "It fell in 1991."
+    )

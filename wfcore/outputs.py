@@ -1,0 +1,135 @@
+"""Structured outputs of the model stages: JSON schemas built from the rubric, lenient parsers.
+
+The schemas go to the engine (vLLM structured outputs / OpenAI ``response_format``), so the
+decoder can only emit objects of this shape whatever the conversation text says. Parsing is
+still lenient (``strict=False``: xgrammar can let raw control characters into strings) and
+validated again here, because an endpoint may ignore the schema and a generation may stop at
+the token limit. Every parser returns ``(value, error)``: exactly one of them is None.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from .rubric import DSAT_CATEGORIES, SAT_CATEGORIES
+
+EVIDENCE_MAX_CHARS = 160
+PREFERENCE_MAX_CHARS = 200
+MAX_PREFERENCES = 5
+
+
+def detect_schema() -> dict:
+    return {
+        "type": "object",
+        "properties": {
+            "sat": {"type": "boolean"},
+            "dsat": {"type": "boolean"},
+            "sat_categories": {
+                "type": "array",
+                "items": {"type": "string", "enum": list(SAT_CATEGORIES)},
+                "maxItems": 3,
+            },
+            "dsat_categories": {
+                "type": "array",
+                "items": {"type": "string", "enum": list(DSAT_CATEGORIES)},
+                "maxItems": 3,
+            },
+            "evidence": {"type": "string", "maxLength": EVIDENCE_MAX_CHARS},
+        },
+        "required": ["sat", "dsat", "sat_categories", "dsat_categories", "evidence"],
+        "additionalProperties": False,
+    }
+
+
+def preferences_schema() -> dict:
+    return {
+        "type": "object",
+        "properties": {
+            "preferences": {
+                "type": "array",
+                "items": {"type": "string", "minLength": 1, "maxLength": PREFERENCE_MAX_CHARS},
+                "minItems": 1,
+                "maxItems": MAX_PREFERENCES,
+            }
+        },
+        "required": ["preferences"],
+        "additionalProperties": False,
+    }
+
+
+def _load_object(text: str | None) -> tuple[dict | None, str | None]:
+    if text is None or not str(text).strip():
+        return None, "empty_output"
+    try:
+        obj = json.loads(text, strict=False)
+    except json.JSONDecodeError as e:
+        return None, f"invalid_json: {e.msg} at char {e.pos}"
+    if not isinstance(obj, dict):
+        return None, f"not_an_object: {type(obj).__name__}"
+    return obj, None
+
+
+def _categories(obj: dict, key: str, allowed: dict) -> tuple[list[str] | None, str | None]:
+    val = obj.get(key)
+    if not isinstance(val, list) or not all(isinstance(c, str) for c in val):
+        return None, f"{key}: not a list of strings"
+    unknown = [c for c in val if c not in allowed]
+    if unknown:
+        return None, f"{key}: not rubric categories {unknown[:3]}"
+    return list(dict.fromkeys(val)), None
+
+
+def parse_detection(text: str | None) -> tuple[dict[str, Any] | None, str | None]:
+    """Parse a detect answer into {sat, dsat, sat_categories, dsat_categories, evidence}.
+
+    Categories listed under a signal the answer says is absent make the answer inconsistent
+    (an error, so the row is retried), rather than being silently dropped.
+    """
+    obj, err = _load_object(text)
+    if err:
+        return None, err
+    for key in ("sat", "dsat"):
+        if not isinstance(obj.get(key), bool):
+            return None, f"{key}: not a boolean"
+    sat_c, err = _categories(obj, "sat_categories", SAT_CATEGORIES)
+    if err:
+        return None, err
+    dsat_c, err = _categories(obj, "dsat_categories", DSAT_CATEGORIES)
+    if err:
+        return None, err
+    if sat_c and not obj["sat"]:
+        return None, "inconsistent: sat_categories given with sat=false"
+    if dsat_c and not obj["dsat"]:
+        return None, "inconsistent: dsat_categories given with dsat=false"
+    evidence = obj.get("evidence", "")
+    if not isinstance(evidence, str):
+        return None, "evidence: not a string"
+    return {
+        "sat": obj["sat"],
+        "dsat": obj["dsat"],
+        "sat_categories": sat_c,
+        "dsat_categories": dsat_c,
+        "evidence": evidence[:EVIDENCE_MAX_CHARS],
+    }, None
+
+
+def parse_preferences(text: str | None) -> tuple[list[str] | None, str | None]:
+    """Parse a preferences answer into 1-5 non-empty statements."""
+    obj, err = _load_object(text)
+    if err:
+        return None, err
+    prefs = obj.get("preferences")
+    if not isinstance(prefs, list) or not all(isinstance(p, str) for p in prefs):
+        return None, "preferences: not a list of strings"
+    prefs = [p.strip()[:PREFERENCE_MAX_CHARS] for p in prefs if p.strip()]
+    if not 1 <= len(prefs) <= MAX_PREFERENCES:
+        return None, f"preferences: {len(prefs)} non-empty statements (need 1-{MAX_PREFERENCES})"
+    return prefs, None
+
+
+def parse_response(text: str | None) -> tuple[str | None, str | None]:
+    """A generated response is valid when it is not blank."""
+    if text is None or not text.strip():
+        return None, "empty_output"
+    return text, None
