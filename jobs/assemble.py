@@ -64,22 +64,12 @@ def labelled_turns(spark, run):
     feedback = _read(spark, run.table("feedback"))
     if turns is None or feedback is None:
         raise FileNotFoundError("assemble needs committed RUN/turns and RUN/feedback")
-    fb = (
-        feedback.where(F.col("error").isNull() & (F.col("sat") | F.col("dsat")))
-        .groupBy("turn_id")
-        .agg(
-            F.min(
-                F.struct(
-                    F.col("dsat").alias("dsat"),
-                    F.col("sat").alias("sat"),
-                    "sat_categories", "dsat_categories", "detector",
-                    F.col("prompt_version").alias("fb_prompt_version"),
-                    F.col("tokens_in").alias("fb_tokens_in"),
-                    F.col("tokens_out").alias("fb_tokens_out"),
-                )
-            ).alias("fb")
-        )
-        .select("turn_id", "fb.*")
+    # detect writes one row per turn (a duplicate would surface as a counted duplicate pair)
+    fb = feedback.where(F.col("error").isNull() & (F.col("sat") | F.col("dsat"))).select(
+        "turn_id", "sat", "dsat", "sat_categories", "dsat_categories", "detector",
+        F.col("prompt_version").alias("fb_prompt_version"),
+        F.col("tokens_in").alias("fb_tokens_in"),
+        F.col("tokens_out").alias("fb_tokens_out"),
     )
     t = turns.select(
         "turn_id", "conversation_id", "message_index", "history", "response", "user_message",
@@ -88,16 +78,11 @@ def labelled_turns(spark, run):
 
     prefs = _read(spark, run.table("preferences"))
     if prefs is not None:
-        pf = (
-            prefs.where(F.col("error").isNull() & (F.size("preferences") > 0))
-            .groupBy("turn_id")
-            .agg(F.min(F.struct("preferences", "prompt_version", "tokens_in", "tokens_out")).alias("pf"))
-            .select(
-                "turn_id", F.col("pf.preferences").alias("preferences"),
-                F.col("pf.prompt_version").alias("pref_prompt_version"),
-                F.col("pf.tokens_in").alias("pref_tokens_in"),
-                F.col("pf.tokens_out").alias("pref_tokens_out"),
-            )
+        pf = prefs.where(F.col("error").isNull() & (F.size("preferences") > 0)).select(
+            "turn_id", "preferences",
+            F.col("prompt_version").alias("pref_prompt_version"),
+            F.col("tokens_in").alias("pref_tokens_in"),
+            F.col("tokens_out").alias("pref_tokens_out"),
         )
         t = t.join(pf, "turn_id", "left")
     else:
@@ -189,7 +174,7 @@ def corpus_filters(cands, balance):
     from pyspark.sql import functions as F
 
     reason = F.col("reject_reason")
-    live = reason.isNull()
+    live = reason.isNull() & (F.col("kind") == KIND_PAIR)
 
     def cap_col(caps: dict, col: str):
         expr = None
@@ -206,9 +191,15 @@ def corpus_filters(cands, balance):
         over = F.row_number().over(w) > F.coalesce(limit, F.lit(1 << 62))
         return df.withColumn("reject_reason", F.when(live & over, F.lit(name)).otherwise(reason)).drop("_live")
 
+    # one window for both duplicate rules: equal pair ids imply equal (prompt, chosen, rejected)
     order_dup = ["type_rank", "pair_id", "conversation_id", "message_index"]
-    cands = mark(cands, ["pair_id"], order_dup, P.R_DUP_ID, 1)
-    cands = mark(cands, ["dedup_key"], order_dup, P.R_DUP_PAIR, 1)
+    w = Window.partitionBy(live.cast("int"), "dedup_key").orderBy(*order_dup)
+    first = F.row_number().over(w) == 1
+    same_id = F.lag("pair_id").over(w) == F.col("pair_id")
+    cands = cands.withColumn(
+        "reject_reason",
+        F.when(~live | first, reason).when(same_id, F.lit(P.R_DUP_ID)).otherwise(F.lit(P.R_DUP_PAIR)),
+    )
     if balance.max_per_signal:
         cands = mark(cands, ["signal"], ["balance_key"], P.R_CAP_SIGNAL, dict(balance.max_per_signal))
     if balance.max_per_category is not None:
@@ -247,37 +238,29 @@ def run(ctx: StageContext) -> None:
     turns = labelled_turns(spark, ctx.run)
     convs = conversations_with_turns(spark, ctx.run, turns, opts.harvest)
     cands = convs.mapInArrow(build_candidates_fn(opts), from_arrow_schema(CANDIDATES))
-    cands = cands.persist(StorageLevel.MEMORY_AND_DISK)
-    prog.advance(1)
-
-    pair_rows = corpus_filters(cands.where(F.col("kind") == KIND_PAIR), cfg.balance)
-    pair_rows = pair_rows.persist(StorageLevel.MEMORY_AND_DISK)
-    counts = {
-        (r["pair_type"], r["reject_reason"]): int(r["n"])
-        for r in pair_rows.groupBy("pair_type", "reject_reason").agg(F.count("*").alias("n")).collect()
-    }
-    stats = {
-        r["reject_reason"]: int(r["n"])
-        for r in cands.where(F.col("kind") == KIND_SKIP).groupBy("reject_reason").agg(F.sum("count").alias("n")).collect()
-    }
-    prog.advance(1)
+    cands = corpus_filters(cands, cfg.balance).persist(StorageLevel.MEMORY_AND_DISK)
+    summary = cands.groupBy("kind", "pair_type", "reject_reason").agg(
+        F.sum(F.coalesce("count", F.lit(1))).alias("n")
+    ).collect()
+    counts = {(r["pair_type"], r["reject_reason"]): int(r["n"]) for r in summary if r["kind"] == KIND_PAIR}
+    stats = {r["reject_reason"]: int(r["n"]) for r in summary if r["kind"] == KIND_SKIP}
+    sft_rows = sum(int(r["n"]) for r in summary if r["kind"] == KIND_SFT)
+    rows_out = sum(n for (_, r), n in counts.items() if r is None)
+    prog.advance(2)
 
     parts = max(1, (cfg.spark or ctx.cfg.prepare.spark).shuffle_partitions // 4)
     kept = (
-        pair_rows.where(F.col("reject_reason").isNull())
+        cands.where((F.col("kind") == KIND_PAIR) & F.col("reject_reason").isNull())
         .repartition(parts, "split")
         .sortWithinPartitions("split", "pair_id")
     )
-    rows_out = sum(n for (_, r), n in counts.items() if r is None)
     _write_committed(kept, ctx.run.table("pairs"), schema.PAIRS, ctx.fingerprint, rows_out)
     sft = cands.where(F.col("kind") == KIND_SFT).select(
         F.col("pair_id").alias("sft_id"), "conversation_id", "message_index", "source", "cluster_id", "prompt",
         F.col("chosen").alias("response"), "categories", "split", F.col("chosen_model").alias("model"), "detector",
     )
-    sft_rows = sft.count()
     _write_committed(sft.coalesce(1).sortWithinPartitions("sft_id"), ctx.run.table("sft"), schema.SFT, ctx.fingerprint, sft_rows)
     prog.advance(1, rows=rows_out)
-    pair_rows.unpersist()
     cands.unpersist()
 
     rec = ctx.record

@@ -25,7 +25,9 @@ PREFILTER = "lexical-prefilter"
 
 
 def fingerprint_parts(cfg: Config) -> dict:
-    parts = {"detect": cfg.detect.model_dump(mode="json"), "lexical": lexical_version()}
+    parts: dict = {"detect": cfg.detect.model_dump(mode="json")}
+    if cfg.detect.engine == LEXICAL or cfg.detect.prefilter == "prefilter":
+        parts["lexical"] = lexical_version()
     if cfg.detect.engine != LEXICAL:
         parts["prompt_version"] = prompt_version("detect")
         parts["engine"] = engine_parts(cfg, cfg.detect.engine)
@@ -42,9 +44,9 @@ def engine_parts(cfg: Config, kind: str) -> dict:
 
 def lexical_version() -> str:
     import hashlib
-    import inspect
 
-    return hashlib.blake2b(inspect.getsource(lexical).encode(), digest_size=6).hexdigest()
+    with open(lexical.__file__, "rb") as f:
+        return hashlib.blake2b(f.read(), digest_size=6).hexdigest()
 
 
 def previous_user_message(history: list[dict] | None) -> str | None:

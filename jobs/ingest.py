@@ -13,6 +13,8 @@ import posixpath
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
+import pyarrow.fs as pafs
+
 from wfcore import schema, storage
 from wfcore.config import Config
 from wfcore.ingest import FileReader
@@ -42,9 +44,11 @@ def fingerprint_parts(cfg: Config) -> dict:
 
 def input_files(uri: str) -> list[str]:
     """The files an input URI names; data files only (no ``_``/``.`` side files) unless named directly."""
+    if not any(c in str(uri) for c in "*?["):
+        fs, path = storage.filesystem(uri)
+        if fs.get_file_info(path).type == pafs.FileType.File:
+            return [str(uri)]
     files = storage.expand_inputs(uri)
-    if files == [str(uri)]:
-        return files
     return [f for f in files if not posixpath.basename(f).startswith(("_", "."))]
 
 

@@ -22,8 +22,11 @@ def s3_server():
     boto3, smart-open, pyarrow.fs and wfcore.storage all talk to it. Create a bucket per test
     (names of 3+ characters), e.g. ``boto3.client("s3").create_bucket(Bucket="my-bucket")``.
     """
+    import logging
+
     from moto.server import ThreadedMotoServer
 
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one log line per request otherwise
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()

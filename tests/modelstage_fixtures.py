@@ -94,7 +94,7 @@ def model_config(run: RunDir, model_dir: str, **sections) -> Config:
     base = {
         "run": run.uri,
         "vllm": {"model": model_dir, "max_model_len": 2048, "batch_size": 8, "device": "cpu",
-                 "engine_kwargs": {"enforce_eager": True, "dtype": "float32"}},
+                 "tokenize_stages": False, "engine_kwargs": {"enforce_eager": True, "dtype": "float32"}},
         "ray": {"num_cpus": 4},
     }
     base.update(sections)

@@ -26,7 +26,7 @@ SAFETY_MODULE = "wf_assemble_test_safety"
 
 @pytest.fixture(scope="session")
 def spark(tmp_path_factory):
-    cfg = Config().prepare.spark.model_copy(update={"master": "local[2]", "shuffle_partitions": 4})
+    cfg = Config().prepare.spark.model_copy(update={"master": "local[2]", "shuffle_partitions": 2})
     s = get_spark(cfg)
     d = tmp_path_factory.mktemp("hook")
     path = d / f"{SAFETY_MODULE}.py"
@@ -109,7 +109,7 @@ def reference(cases, opts: P.PairOptions, balance=None) -> list[dict]:
 def run_assemble(run: RunDir, sets: dict | None = None) -> StageContext:
     cfg = Config(run=run.uri)
     cfg.prepare.spark.master = "local[2]"
-    cfg.prepare.spark.shuffle_partitions = 4
+    cfg.prepare.spark.shuffle_partitions = 2
     cfg.assemble.safety_classifier = f"{SAFETY_MODULE}:flag"
     cfg.assemble.max_prompt_chars = 300
     cfg.assemble.split.test_fraction = 0.3

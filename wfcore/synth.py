@@ -654,7 +654,7 @@ def generate(conversations: int, seed: int, output: str, format: str = "wildchat
     truth_uri = storage.join(output, "_truth.parquet")
     fs, truth_path = storage.filesystem(truth_uri)
     fs.create_dir(truth_path.rsplit("/", 1)[0], recursive=True)
-    with fs.open_output_stream(truth_path) as sink, pq.ParquetWriter(sink, TRUTH_SCHEMA, compression="zstd") as tw:
+    with fs.open_output_stream(truth_path, compression=None) as sink, pq.ParquetWriter(sink, TRUTH_SCHEMA, compression="zstd") as tw:
         for shard, start in enumerate(range(0, conversations, shard_rows)):
             n = min(shard_rows, conversations - start)
             records: list = []
