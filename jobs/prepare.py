@@ -229,7 +229,7 @@ def connected_components(edges_df, max_iterations: int = 100):
     from pyspark.sql import functions as F
 
     e = edges_df.select(F.col("a").alias("src"), F.col("b").alias("dst"))
-    e = e.unionByName(e.select(F.col("dst").alias("src"), F.col("src").alias("dst"))).localCheckpoint()
+    e = e.unionByName(e.select(F.col("dst").alias("src"), F.col("src").alias("dst")))
     labels = (
         e.groupBy("src")
         .agg(F.min("dst").alias("m"))
@@ -353,6 +353,8 @@ def prepare(spark, conversation_files: list[str], cfg: PrepareConfig, out: dict[
 
     # 1-2. annotate, filter
     ann = conv.select(*_FILTER_INPUT).mapInArrow(annotate_batches(cfg_json), spark_ddl(ANNOTATED)).localCheckpoint()
+    n_by_reason = {r["reason"]: int(r["count"]) for r in ann.groupBy("reason").count().collect()}
+    n_in = sum(n_by_reason.values())
     lap("annotate")
     filtered = ann.where(F.col("reason").isNotNull()).select(
         "conversation_id", "reason", "detail", F.lit(None).cast("string").alias("kept_as")
@@ -397,7 +399,7 @@ def prepare(spark, conversation_files: list[str], cfg: PrepareConfig, out: dict[
             F.coalesce("label", "rep").alias("kept_as"),
         )
     )
-    dropped = filtered.unionByName(exact_rows).unionByName(near)
+    dropped = filtered.unionByName(exact_rows).unionByName(near).localCheckpoint()
     near_ids = near.select("conversation_id")
     kept = uniq.select("conversation_id").join(near_ids, "conversation_id", "left_anti")
 
@@ -434,7 +436,6 @@ def prepare(spark, conversation_files: list[str], cfg: PrepareConfig, out: dict[
     out["dropped"].commit(dropped_files, n_dropped, fingerprint)
     rows_prep = commit_sharded(out["prepared"], written_prep, fingerprint, num_shards)
     rows_turns = commit_sharded(out["turns"], written_turns, fingerprint, num_shards)
-    n_in = ann.count()
     lap("write_dropped")
     if rows_prep != n_kept or rows_turns != n_turns:
         raise RuntimeError(f"prepare wrote {rows_prep} prepared / {rows_turns} turns, expected {n_kept} / {n_turns}")

@@ -212,3 +212,20 @@ def test_classification_is_deterministic() -> None:
     assert classify(msg, "when did the wall fall", "It fell in 1991.") == classify(
         msg, "when did the wall fall", "It fell in 1991."
     )
+
+
+def test_reaction_opener_scores_above_a_plain_new_question() -> None:
+    resp = "The museum opens at 9 am and entry is free."
+    reaction = classify("Hmm, are you sure about the entry fee?", "when does it open", resp)
+    plain = classify("What is the address of the museum?", "when does it open", resp)
+    assert 0.0 <= plain.score < reaction.score <= 1.0
+    assert reaction.candidate and not plain.candidate
+
+
+def test_prefilter_threshold_is_monotone_and_bounded() -> None:
+    msgs = ["Thanks!", "no", "ok", "What time is it in Oslo?", "Still wrong.", "I need a taxi."]
+    passed = [
+        sum(classify(m, threshold=th).candidate for m in msgs) for th in (0.0, 0.4, 0.8, 1.01)
+    ]
+    assert passed == sorted(passed, reverse=True)
+    assert passed[0] == len(msgs) and passed[-1] == 0

@@ -5,13 +5,15 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
+import time
 
 import pytest
 
 from wfcore.run import STAGES, RunDir
 from wfcore.schema import PAIRS
 
-from .wf import wf
+from .wf import popen, wf
 
 
 @pytest.fixture(scope="module")
@@ -130,3 +132,32 @@ def test_notebook_runs_against_a_run(default_run):
         os.environ.pop("WF_RUN", None)
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]
     assert not errors
+
+
+def _wait_for(pred, timeout: float, proc) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if pred():
+            return
+        if proc.poll() is not None:
+            raise AssertionError(f"run ended before the kill point (rc={proc.returncode}): {proc.stderr.read()[-2000:]}")
+        time.sleep(0.2)
+    raise AssertionError("kill point never reached")
+
+
+def test_run_killed_in_a_spark_stage_resumes_to_the_same_pairs(corpus, default_run, tmp_path):
+    run = tmp_path / "killed"
+    proc = popen("run", "--input", corpus, "--run", run)
+    rd = RunDir(run)
+    _wait_for(lambda: rd.stage("prepare").get("status") == "running", 600, proc)
+    time.sleep(3)  # inside the Spark job
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=60)
+    assert rd.stage("ingest")["status"] == "done"
+    assert rd.stage("prepare")["status"] == "running", "the kill must land inside prepare"
+    assert not rd.table("turns").is_committed(), "a killed Spark stage leaves nothing that looks whole"
+    ingest_started = rd.stage("ingest")["started_at"]
+
+    wf("run", "--input", corpus, "--run", run)
+    assert rd.stage("ingest")["started_at"] == ingest_started, "committed ingest is not recomputed"
+    assert _pairs(run) == _pairs(default_run)

@@ -105,6 +105,7 @@ class SamplingConfig(Strict):
 class DetectConfig(Strict):
     engine: Literal["lexical", "vllm", "openai"] = Field("lexical", description="Who labels SAT/DSAT: the lexical rubric detector (no model), a vLLM engine, or an OpenAI-compatible endpoint.")
     prefilter: Literal["off", "prefilter"] = Field("prefilter", description="With a model engine: `prefilter` sends only turns the lexical detector flags as possible feedback; `off` sends all.")
+    prefilter_threshold: float = Field(0.4, ge=0, le=0.5, description="Lexical prefilter operating point: turns whose lexical score is >= this go to the model (lower: more recall, more turns passed; <= 0.5 keeps every lexical SAT/DSAT turn). See benchmarks/detector_quality.py.")
     max_context_chars: int = Field(6_000, gt=0, description="Conversation context kept in the prompt, truncated from the oldest side.")
     max_retries: int = Field(2, ge=0, description="Retries of a row whose output fails validation before it becomes an error row.")
     sampling: SamplingConfig = Field(default_factory=lambda: SamplingConfig(max_tokens=128))

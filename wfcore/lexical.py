@@ -19,11 +19,14 @@ How a turn is read (the method, in order):
    pivot, kept as Gratitude at half strength; praise followed by "but" and a complaint gives
    way to the complaint.
 
-``sat``/``dsat`` are set when the strongest cue of that signal reaches ``SIGNAL_THRESHOLD``;
-``candidate`` is set for any cue at all (down to ``CANDIDATE_THRESHOLD``: a bare "no", a
-partial repeat, an answer that opens with "no") plus cheap reaction cues (an exclamation, a
-reply to an apology or refusal, "you" near a negation): the prefilter role wants recall, within
-a budget of turns passed on (see benchmarks/detector_quality.py for the measured trade-off).
+``sat``/``dsat`` are set when the strongest cue of that signal reaches ``SIGNAL_THRESHOLD``.
+``score`` (0..1, :func:`prefilter_score`) ranks turns for the prefilter role: the strongest cue,
+raised by a reaction opener ("no", "actually", "that's ...", an exclamation), a bare "yes/ok",
+a partial repeat, a reply to a refusal or an early negation/persistence word, and damped when
+the turn opens as a plain new request with only weak hints. ``candidate`` is ``score >=
+threshold`` (default ``PREFILTER_THRESHOLD``, at most ``SIGNAL_THRESHOLD`` so every turn with a
+signal is a candidate). The levels and the default were chosen on USS SGD + MultiWOZ only;
+benchmarks/detector_quality.py prints the trade-off on those and on ReDial + CCPE held out.
 """
 
 from __future__ import annotations
@@ -36,6 +39,9 @@ from wfcore.rubric import DSAT_CATEGORIES, SAT_CATEGORIES
 
 SIGNAL_THRESHOLD = 0.5
 CANDIDATE_THRESHOLD = 0.25
+# default prefilter operating point (``classify(..., threshold=...)`` overrides it); chosen on
+# the USS SGD + MultiWOZ turns only, ReDial + CCPE held out (benchmarks/detector_quality.py)
+PREFILTER_THRESHOLD = 0.4
 SCAN_CHARS = 600  # cues are looked for in the opening of the message only
 REPEAT_JACCARD = 0.5
 REPEAT_CONTAINMENT = 0.8
@@ -51,6 +57,7 @@ class Detection:
     candidate: bool = False  # may carry a signal (prefilter: send to the model)
     sat_strength: float = 0.0  # strongest SAT cue, 0..1 (a politeness pivot is 0.5)
     dsat_strength: float = 0.0  # strongest DSAT cue, 0..1
+    score: float = 0.0  # prefilter score, 0..1: ``candidate`` is ``score >= PREFILTER_THRESHOLD``
 
 
 @dataclass(frozen=True)
@@ -337,6 +344,29 @@ _PREFILTER_CUE = re.compile(
     r"(?<![\w'])(?:not|no|never|nothing|none|cannot|can't|cant|don't|dont|doesn't|doesnt|didn't|didnt|isn't|isnt|"
     r"won't|wont|aren't|still|i mean|why|as well|also|instead|hm+|hmm+|but)(?![\w'])|\bне\b|исправ|все равно|仍然|还是|不"
 )
+# how a turn opens: a reaction to the response, or a plain new request / question
+_OPEN_AFFIRM = re.compile(
+    r"^\W*(?:yes|yeah|yep|yup|ya|sure|ok|okay|alright|all right|fine|right|correct|confirmed?|of course|absolutely|definitely|exactly)\b"
+)
+_OPEN_REACTION = re.compile(
+    r"^\W*(?:no+|nope|nah|not|never|negative|sorry|actually|but|hm+|um+|uh+|well|wait|hold on|oops|oh+|ah+|wow|ugh|meh|really|seriously|why)\b"
+    r"|^\W*(?:that|this|it|those|these)(?:'s| is| was| sounds| seems| looks| works| would| will| does| doesn't| isn't| wasn't|'ll| should)\b"
+    r"|^\W*(?:sounds|seems|looks)\b"
+)
+_OPEN_REQUEST = re.compile(
+    r"^\W*(?:what|what's|how|when|where|which|who|does|do|did|is|are|was|were|can|could|would|will|may|might|should|shall|i|i'd|i'm|i'll|i've|my|we|we're|we'd|let's|please|find|book|get|show|tell|give|search|look|hi|hello|hey|also|and|the|a|an|any)\b"
+)
+# a request that opens with one of these cues is itself feedback on the response (a refinement)
+_REFINEMENT = frozenset(
+    {
+        "Negative Feedback",
+        "Factual Error",
+        "No Engagement",
+        "Lower Quality",
+        "Insufficient Detail",
+        "Style",
+    }
+)
 _SEGMENT = re.compile(r"[^.!?\n;]+[.!?;]*|[.!?\n;]+")
 _TOKEN = re.compile(r"\w+")
 _STOP = frozenset(
@@ -375,10 +405,62 @@ def _position_factor(seg: int, start: int, sat: bool) -> float:
     return 0.5 if sat else 0.7
 
 
+def prefilter_score(
+    text: str,
+    sat_strength: float,
+    dsat_strength: float,
+    dsat_categories: list[str],
+    refused: bool,
+    repeat_jac: float,
+    response: str | None,
+) -> float:
+    """How likely a turn carries feedback, 0..1 (the prefilter ranks turns by it).
+
+    Starts from the strongest rubric cue, raised by how the turn opens: a reaction ("no",
+    "actually", "that's ...", "oh", an exclamation, "you" near a negation) is likely feedback;
+    a bare "yes"/"ok" less so; a repeat of the previous request, a reply to a refusal or a
+    negation/persistence word anywhere early are weaker hints. A turn that opens as a plain new
+    request or question ("what is ...", "can you book ...", "I need ...") with no reaction is
+    damped unless its cue is itself a refinement of the response ("can you make it shorter").
+    Levels chosen on USS SGD + MultiWOZ (see benchmarks/detector_quality.py).
+    """
+    score = max(sat_strength, dsat_strength)
+    head = text[:200]
+    reaction = (
+        bool(_OPEN_REACTION.match(text))
+        or "!" in head
+        or ("you" in head and bool(_YOU_NEG.search(head)))
+    )
+    if reaction:
+        score = max(score, 0.6)
+    if _OPEN_AFFIRM.match(text):
+        score = max(score, 0.35 if "?" in head else 0.45)
+    if repeat_jac >= 0.2:
+        score = max(score, 0.3 + 0.4 * min(repeat_jac, 0.5))
+    if refused:
+        score = max(score, 0.35)
+    if _PREFILTER_CUE.search(text, 0, 160):
+        score = max(score, 0.4)
+    if (
+        not reaction
+        and max(sat_strength, dsat_strength) < SIGNAL_THRESHOLD
+        and _OPEN_REQUEST.match(text)
+    ):
+        score *= 0.6  # a plain new request or question whose only hints are weak ones
+    return min(score, 1.0)
+
+
 def classify(
-    user_message: str, previous_user_message: str | None = None, response: str | None = None
+    user_message: str,
+    previous_user_message: str | None = None,
+    response: str | None = None,
+    threshold: float | None = None,
 ) -> Detection:
-    """Label one user turn's reaction to the previous assistant ``response``."""
+    """Label one user turn's reaction to the previous assistant ``response``.
+
+    ``threshold`` is the prefilter operating point (default ``PREFILTER_THRESHOLD``): a turn is
+    a ``candidate`` when its ``score`` reaches it.
+    """
     raw = (user_message or "").translate(_NORMALISE)
     text = raw[:SCAN_CHARS].lower()
     if len(text) != len(raw[:SCAN_CHARS]):  # lower() changed lengths: quote from the lowered text
@@ -461,12 +543,14 @@ def classify(
         hit("Unrealistic Expectation", 0.5, 0, 0)
 
     # repeat / rephrase of the previous request
+    repeat_jac = 0.0
     if previous_user_message:
         jac, contain = repeat_similarity(raw, previous_user_message)
         if jac >= REPEAT_JACCARD or (contain >= REPEAT_CONTAINMENT and jac >= 0.3):
             hit("Revision", 0.9 if jac >= 0.7 else 0.75, 0, 0)
         elif jac >= 0.25:
             hit("Revision", 0.3, 0, 0)
+        repeat_jac = jac
 
     sat_scores = {c: s for c, s in scores.items() if c in SAT_CATEGORIES}
     dsat_scores = {c: s for c, s in scores.items() if c in DSAT_CATEGORIES}
@@ -505,11 +589,11 @@ def classify(
         seg = where[top[0]][0]
         det.evidence = raw[seg_starts[seg] : seg_ends[seg]].strip()[:200]
 
-    det.candidate = (
-        max(sat_strength, dsat_strength) >= CANDIDATE_THRESHOLD
-        or "!" in text[:200]
-        or bool(_PREFILTER_CUE.search(text, 0, 160))
-        or refused
-        or ("you" in text and bool(_YOU_NEG.search(text[:200])))
+    det.score = round(
+        prefilter_score(
+            text, sat_strength, dsat_strength, det.dsat_categories, refused, repeat_jac, response
+        ),
+        3,
     )
+    det.candidate = det.score >= (PREFILTER_THRESHOLD if threshold is None else threshold)
     return det
