@@ -22,14 +22,33 @@ import tempfile
 import time
 from collections import Counter
 
+import numpy as np
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 VOCAB_SIZE = 30_000
 
 
-def _zipf_words(rng: random.Random, k: int, cum: list[float], vocab: list[str]) -> list[str]:
-    return rng.choices(vocab, cum_weights=cum, k=k)
+class _Words:
+    """Zipf-like word stream (numpy-sampled in blocks, deterministic per seed)."""
+
+    def __init__(self, seed: int, block: int = 1 << 20):
+        import numpy as np
+
+        self.np_rng = np.random.default_rng(seed)
+        weights = 1.0 / (np.arange(VOCAB_SIZE) + 10.0)
+        self.cum = np.cumsum(weights / weights.sum())
+        self.vocab = np.array([f"w{i}" for i in range(VOCAB_SIZE)], dtype=object)
+        self.block, self.buf, self.pos = block, [], 0
+
+    def take(self, k: int) -> list[str]:
+        if self.pos + k > len(self.buf):
+            idx = np.searchsorted(self.cum, self.np_rng.random(self.block)).clip(0, VOCAB_SIZE - 1)
+            self.buf, self.pos = self.vocab[idx].tolist(), 0
+        out = self.buf[self.pos : self.pos + k]
+        self.pos += k
+        return out
 
 
 def make_corpus(n: int, seed: int = 0, near_share: float = 0.15, family_max: int = 3) -> list[dict]:
@@ -40,12 +59,11 @@ def make_corpus(n: int, seed: int = 0, near_share: float = 0.15, family_max: int
     Words follow a Zipf-like distribution, so unrelated conversations share common shingles.
     """
     rng = random.Random(seed)
-    vocab = [f"w{i}" for i in range(VOCAB_SIZE)]
-    cum = list(itertools.accumulate(1.0 / (i + 10) for i in range(VOCAB_SIZE)))
+    words = _Words(seed)
     convs: list[dict] = []
     i = 0
     while len(convs) < n:
-        users = [" ".join(_zipf_words(rng, rng.randint(15, 60), cum, vocab)) for _ in range(rng.randint(2, 4))]
+        users = [" ".join(words.take(rng.randint(15, 60))) for _ in range(rng.randint(2, 4))]
         family = [users]
         if rng.random() < near_share / (1 - near_share) / 1.5:
             for _ in range(rng.randint(1, family_max)):
@@ -57,7 +75,7 @@ def make_corpus(n: int, seed: int = 0, near_share: float = 0.15, family_max: int
             msgs = []
             for text in u:
                 msgs.append({"role": "user", "content": text})
-                msgs.append({"role": "assistant", "content": " ".join(_zipf_words(rng, 20, cum, vocab))})
+                msgs.append({"role": "assistant", "content": " ".join(words.take(20))})
             convs.append(
                 {
                     "conversation_id": f"s{i:08d}",
@@ -186,7 +204,7 @@ def main() -> None:
     cpred, ctruth = cluster_pairs(pred), cluster_pairs(truth)
     print(f"| clusters (pairs within a component) | {len(cpred):,} | {len(ctruth):,} | {cp:.4f} | {cr:.4f} | {cf:.4f} |")
     print()
-    print(f"S-curve: P(candidate) at J=0.6/0.7/0.8/0.9 = "
+    print("S-curve: P(candidate) at J=0.6/0.7/0.8/0.9 = "
           + "/".join(f"{dedup.candidate_probability(s, bands, rows):.3f}" for s in (0.6, 0.7, 0.8, 0.9)))
     print(f"estimate s.d. at the threshold: {math.sqrt(nd.threshold * (1 - nd.threshold) / nd.num_perm):.3f}")
 

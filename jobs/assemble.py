@@ -278,7 +278,11 @@ def run(ctx: StageContext) -> None:
     rec["harvest_skipped"] = stats
     rec["sft_rows"] = sft_rows
 
+    import time
+
     from wfcore.export import write_exports
 
+    t0 = time.time()
     rec["exports"] = write_exports(ctx.run, ctx.cfg, record=rec)
+    rec["export_seconds"] = round(time.time() - t0, 3)
     prog.advance(1, force=True)

@@ -331,11 +331,11 @@ def commit_sharded(ds: Dataset, written: dict[int, tuple[str, int]], fingerprint
 
 def prepare(spark, conversation_files: list[str], cfg: PrepareConfig, out: dict[str, Dataset], fingerprint: str) -> dict:
     """Run the prepare plan on ``spark``; commit ``out['prepared'|'dropped'|'turns']``; return counts."""
+    import time
+
     from pyspark.sql import functions as F
 
     from wfcore import dedup
-
-    import time
 
     t0 = time.time()
     phases: dict[str, float] = {}
