@@ -102,7 +102,10 @@ def run(ctx: StageContext) -> None:
         work = ShardWork(shard=shard, rows_in=len(rows))
         for turn in rows:
             if spec is None or cfg.prefilter == "prefilter":
-                det = lexical.classify(turn["user_message"] or "", previous_user_message(turn["history"]), turn["response"])
+                det = lexical.classify(
+                    turn["user_message"] or "", previous_user_message(turn["history"]), turn["response"],
+                    threshold=cfg.prefilter_threshold,
+                )
                 if spec is None:
                     work.fixed_rows.append(lexical_row(turn, det, LEXICAL, lex_version))
                     continue

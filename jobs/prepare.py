@@ -190,14 +190,23 @@ def explode_batches() -> Any:
 # ---------------------------------------------------------------- dedup with Spark operations
 
 
+def _functions(spark_or_df: Any):
+    """``pyspark.sql.functions`` matching the session: Connect sessions need Connect columns."""
+    session = getattr(spark_or_df, "sparkSession", spark_or_df)
+    if type(session).__module__.startswith("pyspark.sql.connect"):
+        from pyspark.sql.connect import functions as F
+    else:
+        from pyspark.sql import functions as F
+    return F
+
+
 def near_duplicate_edges(candidates_df, threshold: float, num_perm: int):
     """Verified near-duplicate edges (a < b) among ``candidates_df`` (conversation_id, sig, bands).
 
     Band rows are exploded and self-joined on (band, hash); each distinct candidate pair is
     kept when its signatures agree in at least ``threshold`` of the positions.
     """
-    from pyspark.sql import functions as F
-
+    F = _functions(candidates_df)
     rows = candidates_df.where(F.col("bands").isNotNull()).select(
         "conversation_id", F.posexplode("bands").alias("band", "h")
     )
@@ -226,8 +235,7 @@ def connected_components(edges_df, max_iterations: int = 100):
     label among itself and its neighbours, then jumps to its label's label (pointer jumping),
     until no label changes. The graph never leaves the cluster. Returns (labels, rounds).
     """
-    from pyspark.sql import functions as F
-
+    F = _functions(edges_df)
     e = edges_df.select(F.col("a").alias("src"), F.col("b").alias("dst"))
     e = e.unionByName(e.select(F.col("dst").alias("src"), F.col("src").alias("dst")))
     labels = (
@@ -272,8 +280,8 @@ def write_sharded(df, ds: Dataset, sort_cols: list[str], num_shards: int) -> dic
     Returns {shard: (file relative to the dataset, rows)}; the caller commits.
     """
     import pyarrow.parquet as pq
-    from pyspark.sql import functions as F
 
+    F = _functions(df)
     attempt = ds.new_attempt()
     tmp = storage.join(ds.uri, attempt, "spark")
     (
@@ -333,10 +341,9 @@ def prepare(spark, conversation_files: list[str], cfg: PrepareConfig, out: dict[
     """Run the prepare plan on ``spark``; commit ``out['prepared'|'dropped'|'turns']``; return counts."""
     import time
 
-    from pyspark.sql import functions as F
-
     from wfcore import dedup
 
+    F = _functions(spark)
     t0 = time.time()
     phases: dict[str, float] = {}
 

@@ -15,12 +15,17 @@ def get_spark(cfg: SparkConfig, app_name: str = "wildfeedback"):
 
     builder = SparkSession.builder.appName(app_name)
     if cfg.master.startswith("sc://"):
-        builder = builder.remote(cfg.master)
+        # The Connect builder directly: SparkSession.builder.remote() refuses to start when a
+        # classic session already runs in this process (SESSION_ALREADY_EXIST).
+        from pyspark.sql.connect.session import SparkSession as RemoteSparkSession
+
+        builder = RemoteSparkSession.builder.appName(app_name).remote(cfg.master)
     else:
         builder = (
             builder.master(cfg.master)
             .config("spark.sql.shuffle.partitions", str(cfg.shuffle_partitions))
             .config("spark.ui.enabled", "false")
+            .config("spark.ui.showConsoleProgress", "false")
             .config("spark.driver.memory", os.environ.get("WF_SPARK_DRIVER_MEMORY", "4g"))
             .config("spark.sql.execution.arrow.pyspark.enabled", "true")
             .config("spark.sql.session.timeZone", "UTC")

@@ -97,7 +97,7 @@ def test_higher_threshold_means_more_rows_per_band():
 
 def test_configured_bands_rows_are_validated():
     assert dedup.resolve_bands_rows(0.8, 128, 16, 8) == (16, 8)
-    assert dedup.resolve_bands_rows(0.8, 128, None, 8) == dedup.optimal_bands_rows(0.8, 128)
+    assert dedup.resolve_bands_rows(0.8, 128, None, 8) == dedup.optimal_bands_rows(0.8, 128, dedup.FP_WEIGHT, dedup.FN_WEIGHT)
     with pytest.raises(ValueError):
         dedup.resolve_bands_rows(0.8, 128, 20, 8)
 

@@ -124,7 +124,8 @@ CORPUS, PLAN = build_corpus()
 
 def make_config(run: str, master: str = "local[2]") -> Config:
     cfg = Config(run=run)
-    cfg.prepare.spark = SparkConfig(master=master, shuffle_partitions=2, conf=dict(SPARK_CONF))
+    conf = {} if master.startswith("sc://") else dict(SPARK_CONF)  # a Connect server has its own
+    cfg.prepare.spark = SparkConfig(master=master, shuffle_partitions=2, conf=conf)
     cfg.prepare.languages = ["English"]
     cfg.prepare.max_message_chars = 2000
     cfg.prepare.shard_turns = 7

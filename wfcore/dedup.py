@@ -189,13 +189,18 @@ def optimal_bands_rows(
     return best
 
 
+# Candidates are verified with the signature estimate, so an LSH false positive costs only a
+# join row while a false negative is a missed duplicate: weight misses accordingly.
+FP_WEIGHT, FN_WEIGHT = 0.05, 0.95
+
+
 def resolve_bands_rows(threshold: float, num_perm: int, bands: int | None, rows: int | None) -> tuple[int, int]:
     """Configured (bands, rows), or the optimal pair for the threshold when either is unset."""
     if bands and rows:
         if bands * rows > num_perm:
             raise ValueError(f"bands*rows = {bands * rows} exceeds num_perm = {num_perm}")
         return int(bands), int(rows)
-    return optimal_bands_rows(round(float(threshold), 6), int(num_perm))
+    return optimal_bands_rows(round(float(threshold), 6), int(num_perm), FP_WEIGHT, FN_WEIGHT)
 
 
 def band_hashes(sigs: np.ndarray, bands: int, rows: int) -> np.ndarray:

@@ -29,7 +29,7 @@ STAGE_OUTPUTS = {
     "detect": ("feedback",),
     "preferences": ("preferences",),
     "respond": ("responses",),
-    "assemble": ("pairs",),
+    "assemble": ("pairs", "sft"),
 }
 
 _SECRET_HINTS = ("key", "secret", "token", "password", "credential", "auth")
