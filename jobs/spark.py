@@ -25,7 +25,7 @@ def get_spark(cfg: SparkConfig, app_name: str = "wildfeedback"):
             builder.master(cfg.master)
             .config("spark.sql.shuffle.partitions", str(cfg.shuffle_partitions))
             .config("spark.ui.enabled", "false")
-            .config("spark.ui.showConsoleProgress", "false")
+            .config("spark.ui.showConsoleProgress", "true" if sys.stderr.isatty() else "false")
             .config("spark.driver.memory", os.environ.get("WF_SPARK_DRIVER_MEMORY", "4g"))
             .config("spark.sql.execution.arrow.pyspark.enabled", "true")
             .config("spark.sql.session.timeZone", "UTC")
