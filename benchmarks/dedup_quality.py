@@ -184,7 +184,7 @@ def main() -> None:
         ann = conv.select(*prepare._FILTER_INPUT).mapInArrow(
             prepare.annotate_batches(cfg.model_dump(mode="json")), prepare.spark_ddl(prepare.ANNOTATED)
         )
-        edges = prepare.near_duplicate_edges(ann.where("reason is null"), nd.threshold, nd.num_perm).localCheckpoint()
+        edges = prepare.near_duplicate_edges(ann.where("reason is null"), nd.threshold).localCheckpoint()
         pred = {(r["a"], r["b"]) for r in edges.select("a", "b").collect()}
         labels, rounds = prepare.connected_components(edges) if pred else (None, 0)
         t_spark = time.time() - t0

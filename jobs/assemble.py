@@ -45,7 +45,7 @@ def fingerprint_parts(cfg) -> dict:
     return cfg.assemble.model_dump(mode="json")
 
 
-def _read(spark, ds: storage.Dataset):
+def _read(spark, ds: storage.Dataset, bridge=None):
     from .spark import local_path
 
     if not ds.is_committed():
@@ -53,15 +53,16 @@ def _read(spark, ds: storage.Dataset):
     files = ds.files()
     if not files:
         return None
-    return spark.read.parquet(*[local_path(f) for f in files])
+    paths = bridge.inputs(files) if bridge is not None else [local_path(f) for f in files]
+    return spark.read.parquet(*paths)
 
 
-def labelled_turns(spark, run):
+def labelled_turns(spark, run, bridge=None):
     """Turns with a SAT or DSAT signal, joined with their feedback, preferences and responses."""
     from pyspark.sql import functions as F
 
-    turns = _read(spark, run.table("turns"))
-    feedback = _read(spark, run.table("feedback"))
+    turns = _read(spark, run.table("turns"), bridge)
+    feedback = _read(spark, run.table("feedback"), bridge)
     if turns is None or feedback is None:
         raise FileNotFoundError("assemble needs committed RUN/turns and RUN/feedback")
     # detect writes one row per turn (a duplicate would surface as a counted duplicate pair)
@@ -76,7 +77,7 @@ def labelled_turns(spark, run):
         "source", "model", "cluster_id", "moderation_flagged",
     ).join(fb, "turn_id", "inner")
 
-    prefs = _read(spark, run.table("preferences"))
+    prefs = _read(spark, run.table("preferences"), bridge)
     if prefs is not None:
         pf = prefs.where(F.col("error").isNull() & (F.size("preferences") > 0)).select(
             "turn_id", "preferences",
@@ -93,7 +94,7 @@ def labelled_turns(spark, run):
             .withColumn("pref_tokens_out", F.lit(None).cast("bigint"))
         )
 
-    resp = _read(spark, run.table("responses"))
+    resp = _read(spark, run.table("responses"), bridge)
     if resp is not None:
         side = F.struct("response", "finish_reason", "model", "prompt_version", "tokens_in", "tokens_out")
         rs = (
@@ -110,7 +111,7 @@ def labelled_turns(spark, run):
     return t
 
 
-def conversations_with_turns(spark, run, turns, harvest: bool):
+def conversations_with_turns(spark, run, turns, harvest: bool, bridge=None):
     """One row per conversation with a signal turn: its turns, and its messages when harvesting."""
     from pyspark.sql import functions as F
 
@@ -121,7 +122,7 @@ def conversations_with_turns(spark, run, turns, harvest: bool):
         F.max("moderation_flagged").alias("t_flagged"),
         F.first("model").alias("t_model"),
     )
-    prepared = _read(spark, run.table("prepared")) if harvest else None
+    prepared = _read(spark, run.table("prepared"), bridge) if harvest else None
     if prepared is None:
         return grouped.select(
             "conversation_id", "turns", F.col("t_source").alias("source"), F.col("t_cluster").alias("cluster_id"),
@@ -208,14 +209,11 @@ def corpus_filters(cands, balance):
     return cands
 
 
-def _write_committed(df, ds: storage.Dataset, table_schema: pa.Schema, fingerprint: str, rows: int) -> None:
+def _write_committed(df, ds: storage.Dataset, table_schema: pa.Schema, fingerprint: str, rows: int, bridge) -> None:
     """Write a Spark DataFrame as parts of a new attempt, then commit them."""
-    from .spark import local_path
-
     attempt = ds.new_attempt()
-    target = storage.join(ds.uri, attempt)
-    df.select(*table_schema.names).write.mode("overwrite").parquet(local_path(target))
-    files = [f[len(ds.uri):].lstrip("/") for f in storage.list_files(target, ".parquet")]
+    df.select(*table_schema.names).write.mode("overwrite").parquet(bridge.output(ds.uri, attempt))
+    files = bridge.publish(ds.uri, attempt)
     if not files:
         ds.write(table_schema.empty_table(), fingerprint)
         return
@@ -223,9 +221,6 @@ def _write_committed(df, ds: storage.Dataset, table_schema: pa.Schema, fingerpri
 
 
 def run(ctx: StageContext) -> None:
-    from pyspark import StorageLevel
-    from pyspark.sql import functions as F
-    from pyspark.sql.pandas.types import from_arrow_schema
 
     from .spark import get_spark
 
@@ -235,8 +230,23 @@ def run(ctx: StageContext) -> None:
     spark = get_spark(cfg.spark or ctx.cfg.prepare.spark, app_name="wildfeedback-assemble")
     prog = ctx.progress(total=4, unit="steps")
 
-    turns = labelled_turns(spark, ctx.run)
-    convs = conversations_with_turns(spark, ctx.run, turns, opts.harvest)
+    from .spark import ObjectStorageBridge
+
+    bridge = ObjectStorageBridge(spark, ctx.run.uri)
+    try:
+        _assemble(ctx, spark, bridge, opts, prog)
+    finally:
+        bridge.close()
+
+
+def _assemble(ctx: StageContext, spark, bridge, opts, prog) -> None:
+    from pyspark import StorageLevel
+    from pyspark.sql import functions as F
+    from pyspark.sql.pandas.types import from_arrow_schema
+
+    cfg = ctx.cfg.assemble
+    turns = labelled_turns(spark, ctx.run, bridge)
+    convs = conversations_with_turns(spark, ctx.run, turns, opts.harvest, bridge)
     cands = convs.mapInArrow(build_candidates_fn(opts), from_arrow_schema(CANDIDATES))
     cands = corpus_filters(cands, cfg.balance).persist(StorageLevel.MEMORY_AND_DISK)
     summary = cands.groupBy("kind", "pair_type", "reject_reason").agg(
@@ -254,12 +264,12 @@ def run(ctx: StageContext) -> None:
         .repartition(parts, "split")
         .sortWithinPartitions("split", "pair_id")
     )
-    _write_committed(kept, ctx.run.table("pairs"), schema.PAIRS, ctx.fingerprint, rows_out)
+    _write_committed(kept, ctx.run.table("pairs"), schema.PAIRS, ctx.fingerprint, rows_out, bridge)
     sft = cands.where(F.col("kind") == KIND_SFT).select(
         F.col("pair_id").alias("sft_id"), "conversation_id", "message_index", "source", "cluster_id", "prompt",
         F.col("chosen").alias("response"), "categories", "split", F.col("chosen_model").alias("model"), "detector",
     )
-    _write_committed(sft.coalesce(1).sortWithinPartitions("sft_id"), ctx.run.table("sft"), schema.SFT, ctx.fingerprint, sft_rows)
+    _write_committed(sft.coalesce(1).sortWithinPartitions("sft_id"), ctx.run.table("sft"), schema.SFT, ctx.fingerprint, sft_rows, bridge)
     prog.advance(1, rows=rows_out)
     cands.unpersist()
 

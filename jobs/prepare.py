@@ -43,8 +43,8 @@ ANNOTATED = pa.schema(
         ("reason", pa.string()),
         ("detail", pa.string()),
         ("fingerprint", pa.string()),
-        ("sig", pa.list_(pa.int32())),
         ("bands", pa.list_(pa.int64())),
+        ("shingles", pa.list_(pa.int32())),
     ]
 )
 _FILTER_INPUT = ["conversation_id", "messages", "language", "moderation_flagged", "toxic", "redacted"]
@@ -110,7 +110,7 @@ def annotate_batches(cfg_json: dict) -> Any:
                 if r is None and nd.enabled:
                     hashes.append(dedup.shingle_hashes(dedup.user_text(msgs), nd.shingle_size))
                     passing.append(i)
-            sig_col: list = [None] * len(convs)
+            shingle_col: list = [None] * len(convs)
             band_col: list = [None] * len(convs)
             if passing:
                 sigs = dedup.signatures(hashes, nd.num_perm, nd.seed)
@@ -118,16 +118,16 @@ def annotate_batches(cfg_json: dict) -> Any:
                 nonempty = np.array([len(h) > 0 for h in hashes])
                 for k, i in enumerate(passing):
                     if nonempty[k]:
-                        sig_col[i] = sigs[k].tolist()
-                        band_col[i] = bh[k].tolist()
+                        band_col[i] = bh[k]
+                        shingle_col[i] = dedup.shingle_set(hashes[k])
             yield pa.RecordBatch.from_arrays(
                 [
                     batch.column("conversation_id"),
                     pa.array(reasons, pa.string()),
                     pa.array(details, pa.string()),
                     pa.array(fps, pa.string()),
-                    pa.array(sig_col, pa.list_(pa.int32())),
                     pa.array(band_col, pa.list_(pa.int64())),
+                    pa.array(shingle_col, pa.list_(pa.int32())),
                 ],
                 schema=ANNOTATED,
             )
@@ -200,30 +200,37 @@ def _functions(spark_or_df: Any):
     return F
 
 
-def near_duplicate_edges(candidates_df, threshold: float, num_perm: int):
-    """Verified near-duplicate edges (a < b) among ``candidates_df`` (conversation_id, sig, bands).
+def near_duplicate_edges(candidates_df, threshold: float):
+    """Verified near-duplicate edges (a < b, jaccard) among ``candidates_df`` (conversation_id, bands, shingles).
 
-    Band rows are exploded and self-joined on (band, hash); each distinct candidate pair is
-    kept when its signatures agree in at least ``threshold`` of the positions.
+    Band rows are exploded and self-joined on (band, hash); each distinct candidate pair whose
+    set sizes allow the threshold (``wfcore.dedup.jaccard_upper_bound``) is verified with the
+    exact Jaccard of its shingle-hash sets (``wfcore.dedup.set_jaccard``, here as Spark SQL
+    ``array_intersect`` on the JVM, so no Python round trip).
     """
     F = _functions(candidates_df)
-    rows = candidates_df.where(F.col("bands").isNotNull()).select(
-        "conversation_id", F.posexplode("bands").alias("band", "h")
+    cands = candidates_df.where(F.col("bands").isNotNull()).select(
+        "conversation_id", "bands", "shingles", F.size("shingles").alias("n")
     )
-    left = rows.select(F.col("conversation_id").alias("a"), "band", "h")
-    right = rows.select(F.col("conversation_id").alias("b"), "band", "h")
-    pairs = left.join(right, ["band", "h"]).where(F.col("a") < F.col("b")).select("a", "b").distinct()
-    sigs = candidates_df.select("conversation_id", "sig")
-    sa = sigs.select(F.col("conversation_id").alias("a"), F.col("sig").alias("sig_a"))
-    sb = sigs.select(F.col("conversation_id").alias("b"), F.col("sig").alias("sig_b"))
-    same = F.expr(
-        "aggregate(zip_with(sig_a, sig_b, (x, y) -> IF(x = y, 1, 0)), 0, (acc, v) -> acc + v)"
+    rows = cands.select("conversation_id", "n", F.posexplode("bands").alias("band", "h"))
+    left = rows.select(F.col("conversation_id").alias("a"), F.col("n").alias("na"), "band", "h")
+    right = rows.select(F.col("conversation_id").alias("b"), F.col("n").alias("nb"), "band", "h")
+    t = F.lit(float(threshold))
+    pairs = (
+        left.join(right, ["band", "h"])
+        .where((F.col("a") < F.col("b")) & (F.least("na", "nb") >= t * F.greatest("na", "nb")))
+        .select("a", "b")
+        .distinct()
     )
+    sets = cands.select("conversation_id", "shingles")
+    sa = sets.select(F.col("conversation_id").alias("a"), F.col("shingles").alias("sh_a"))
+    sb = sets.select(F.col("conversation_id").alias("b"), F.col("shingles").alias("sh_b"))
+    inter = F.size(F.array_intersect("sh_a", "sh_b"))
     return (
         pairs.join(sa, "a")
         .join(sb, "b")
-        .withColumn("jaccard", same / F.lit(float(num_perm)))
-        .where(F.col("jaccard") >= F.lit(float(threshold)))
+        .withColumn("jaccard", inter / (F.size("sh_a") + F.size("sh_b") - inter))
+        .where(F.col("jaccard") >= t)
         .select("a", "b", "jaccard")
     )
 
@@ -381,7 +388,7 @@ def prepare(spark, conversation_files: list[str], cfg: PrepareConfig, out: dict[
     # 4. near dedup
     stats: dict[str, Any] = {"bands": bands, "rows": rows, "threshold": nd.threshold, "num_perm": nd.num_perm}
     if nd.enabled:
-        edges = near_duplicate_edges(uniq, nd.threshold, nd.num_perm).localCheckpoint()
+        edges = near_duplicate_edges(uniq, nd.threshold).localCheckpoint()
         stats["edges"] = edges.count()
         labels, stats["cc_rounds"] = connected_components(edges) if stats["edges"] else (
             spark.createDataFrame([], "id string, label string"),
