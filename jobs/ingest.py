@@ -13,7 +13,10 @@ import posixpath
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.fs as pafs
+import pyarrow.parquet as pq
 
 from wfcore import schema, storage
 from wfcore.config import Config
@@ -53,28 +56,79 @@ def input_files(uri: str) -> list[str]:
 
 
 class _PartWriter:
+    """Streams row blocks (Arrow) into parts of at most ``shard_rows`` rows (or about 64 MB of text).
+
+    Rows are buffered only up to one row group, so memory does not depend on the part size. A
+    part becomes visible whole (temp file + rename locally; S3 objects appear on close), and the
+    dataset only lists parts once the stage commits it.
+    """
+
     def __init__(self, dataset_uri: str, prefix: str, schema_, shard_rows: int):
         self.dataset_uri = dataset_uri
         self.prefix = prefix
         self.schema = schema_
         self.shard_rows = shard_rows
-        self.rows: list[dict] = []
+        self.buffer: list[pa.Table] = []
+        self.buffered = 0
+        self.rows = 0  # in the open part, written or buffered
         self.chars = 0
         self.parts: list[tuple[str, int]] = []
+        self._open: tuple | None = None  # (final path, temp path, stream, ParquetWriter, fs)
 
-    def add(self, row: dict, chars: int) -> None:
-        self.rows.append(row)
-        self.chars += chars
-        if len(self.rows) >= self.shard_rows or self.chars >= _PART_TEXT_BUDGET:
-            self.flush()
+    def add(self, table: pa.Table) -> None:
+        while table.num_rows:
+            take = table.slice(0, self.shard_rows - self.rows)
+            table = table.slice(take.num_rows)
+            self.buffer.append(take)
+            self.buffered += take.num_rows
+            self.rows += take.num_rows
+            self.chars += _text_chars(take)
+            if self.rows >= self.shard_rows or self.chars >= _PART_TEXT_BUDGET:
+                self.flush()
+            elif self.buffered >= _ROW_GROUP_ROWS:
+                self._write_buffer()
+
+    def _write_buffer(self) -> None:
+        if not self.buffered:
+            return
+        if self._open is None:
+            name = f"{self.prefix}-{len(self.parts):05d}.parquet"
+            fs, path = storage.filesystem(storage.join(self.dataset_uri, name))
+            fs.create_dir(posixpath.dirname(path), recursive=True)
+            local = isinstance(fs, pafs.LocalFileSystem)
+            tmp = f"{path}.tmp-{os.getpid()}" if local else path
+            stream = fs.open_output_stream(tmp, compression=None)
+            self._open = (name, path, tmp, stream, pq.ParquetWriter(stream, self.schema, compression="zstd"), local)
+        self._open[4].write_table(pa.concat_tables(self.buffer))
+        self.buffer, self.buffered = [], 0
 
     def flush(self) -> None:
-        if not self.rows:
+        """Close the open part (if it has rows)."""
+        self._write_buffer()
+        if self._open is None:
             return
-        name = f"{self.prefix}-{len(self.parts):05d}.parquet"
-        storage.write_parquet_atomic(storage.join(self.dataset_uri, name), schema.to_table(self.rows, self.schema))
-        self.parts.append((name, len(self.rows)))
-        self.rows, self.chars = [], 0
+        name, path, tmp, stream, writer, local = self._open
+        writer.close()
+        stream.close()
+        if local:
+            os.replace(tmp, path)
+        self.parts.append((name, self.rows))
+        self._open, self.rows, self.chars = None, 0, 0
+
+
+_ROW_GROUP_ROWS = 8192
+
+
+def _text_chars(table: pa.Table) -> int:
+    """Bytes of message text, metadata and raw records in a block (the bulk of a part's size)."""
+    total = 0
+    for name in ("metadata", "raw"):
+        if name in table.column_names:
+            total += pc.sum(pc.binary_length(table.column(name))).as_py() or 0
+    if "messages" in table.column_names:
+        content = pc.struct_field(pc.list_flatten(table.column("messages")), "content")
+        total += pc.sum(pc.binary_length(content)).as_py() or 0
+    return total
 
 
 def ingest_file(task: FileTask) -> dict:
@@ -83,11 +137,10 @@ def ingest_file(task: FileTask) -> dict:
     prefix = f"{task.attempt}/part-{task.index:05d}"
     conv = _PartWriter(task.conversations_uri, prefix, schema.CONVERSATIONS, task.shard_rows)
     rej = _PartWriter(task.rejects_uri, prefix, schema.REJECTS, task.shard_rows)
-    for kind, row in reader.rows():
-        if kind == "conversation":
-            conv.add(row, sum(len(m["content"]) for m in row["messages"]) + len(row["metadata"]))
-        else:
-            rej.add(row, len(row["raw"] or ""))
+    for conversations, rejects in reader.batches():
+        conv.add(conversations)
+        if rejects:
+            rej.add(schema.to_table(rejects, schema.REJECTS))
     conv.flush()
     rej.flush()
     return {"stats": reader.stats.as_dict(), "conversations": conv.parts, "rejects": rej.parts}

@@ -2,9 +2,10 @@
 
 For every input shard not yet committed in the output dataset with this stage's fingerprint:
 plan the shard (rows decided without a model + chat requests for the engine), send the requests
-of up to ``shards_per_plan`` shards through one Ray Data plan, parse and validate each answer,
-retry invalid ones up to ``max_retries`` times, write error rows for what still fails, and
-commit the shard. A rerun skips committed shards; per-shard counts live in the shard markers,
+of up to ``shards_per_plan`` shards through one Ray Data plan (one engine start), parse and
+validate each answer as it streams back, and commit each shard as soon as all of its answers are
+final. Invalid answers are retried (up to ``max_retries`` times) in one further plan per attempt,
+after the first plan drains; their shards commit then. What still fails becomes an error row. A rerun skips committed shards; per-shard counts live in the shard markers,
 so a resumed stage still reports the totals of the whole input.
 
 Each output row records model id, prompt version, sampling settings (JSON), input and output
@@ -93,41 +94,74 @@ def lineage(model: str, prompt_version: str, sampling: dict | None = None, token
     }
 
 
-def generate_with_retries(spec: engines.EngineSpec, stage: ModelStage, requests: list[dict]) -> dict[str, dict]:
-    """Run ``requests`` through the engine; retry those whose answer fails validation.
+def _result(res: dict, stage: ModelStage, sampling: dict, attempt: int, prev: dict) -> tuple[dict, bool]:
+    """Parse one engine result; returns (result with ``value``/``error``, is it invalid output)."""
+    if res["error"]:
+        value, err, invalid = None, res["error"], False
+    else:
+        value, err = stage.parse(res["text"])
+        invalid = bool(err)
+        if err:
+            err = f"invalid_output: {err}"
+    return {
+        **res,
+        "value": value,
+        "error": err,
+        "sampling": sampling,
+        "attempts": attempt + 1,
+        "tokens_in": int(res["tokens_in"]) + prev.get("tokens_in", 0),
+        "tokens_out": int(res["tokens_out"]) + prev.get("tokens_out", 0),
+    }, invalid
 
-    Engine-side errors (e.g. a prompt longer than the context) are deterministic and are not
-    retried; validation failures are, with a fresh seed. Returns key -> result with ``value``.
+
+def generate_streaming(
+    spec: engines.EngineSpec,
+    stage: ModelStage,
+    requests: list[dict],
+    on_final: Callable[[str, dict], None],
+    timings: dict | None = None,
+) -> dict[str, dict]:
+    """Run ``requests`` through the engine; call ``on_final(key, result)`` as each answer is final.
+
+    An answer is final when it validates, when it is an engine-side error (deterministic, e.g. a
+    prompt longer than the context: not retried), or when it is still invalid on the last
+    attempt. Invalid answers are retried with a fresh seed in one further plan per attempt, after
+    the current plan has drained. ``timings`` (optional) receives ``plans`` and
+    ``first_result_s`` (time to each plan's first result, summed: engine start-up plus the first
+    batch). Returns key -> result with ``value``.
     """
+    import time
+
     results: dict[str, dict] = {}
     todo = requests
     for attempt in range(stage.max_retries + 1):
         sampling = engines.sampling_dict(stage.sampling, attempt)
         retry: set[str] = set()
+        last = attempt == stage.max_retries
+        t0 = time.monotonic()
+        first = True
         for res in engines.run_requests(spec, todo, sampling, stage.json_schema):
+            if first and timings is not None:
+                timings["first_result_s"] = timings.get("first_result_s", 0.0) + time.monotonic() - t0
+                first = False
             key = res["key"]
-            prev = results.get(key, {})
-            if res["error"]:
-                value, err = None, res["error"]
+            results[key], invalid = _result(res, stage, sampling, attempt, results.get(key, {}))
+            if invalid and not last:
+                retry.add(key)
             else:
-                value, err = stage.parse(res["text"])
-                if err:
-                    err = f"invalid_output: {err}"
-                    retry.add(key)
-            results[key] = {
-                **res,
-                "value": value,
-                "error": err,
-                "sampling": sampling,
-                "attempts": attempt + 1,
-                "tokens_in": int(res["tokens_in"]) + prev.get("tokens_in", 0),
-                "tokens_out": int(res["tokens_out"]) + prev.get("tokens_out", 0),
-            }
+                on_final(key, results[key])
+        if timings is not None:
+            timings["plans"] = timings.get("plans", 0) + 1
         todo = [r for r in todo if r["key"] in retry]
         if not todo:
             break
         print(f"[{stage.name}] retrying {len(todo)} invalid answers (attempt {attempt + 2})", file=sys.stderr)
     return results
+
+
+def generate_with_retries(spec: engines.EngineSpec, stage: ModelStage, requests: list[dict]) -> dict[str, dict]:
+    """``generate_streaming`` without the callback: key -> final result."""
+    return generate_streaming(spec, stage, requests, lambda key, res: None)
 
 
 def _rows_for(work: ShardWork, stage: ModelStage, spec: engines.EngineSpec | None, results: dict) -> list[dict]:
@@ -174,27 +208,57 @@ def run_sharded(
         from jobs.rayrt import init_ray
 
         init_ray(ctx.cfg.ray)
+    timings: dict = {}
+
+    def commit(w: ShardWork, results: dict) -> None:
+        rows = _rows_for(w, stage, spec, results)
+        table = to_table(rows, stage.schema)
+        rejected = sum(w.rejected.values())
+        stats = {
+            "rows_in": w.rows_in,
+            "rows_out": w.turns_out if w.turns_out is not None else w.rows_in - rejected,
+            "rejected_by_reason": dict(w.rejected),
+            "table_rows": table.num_rows,
+            "model_requests": len(w.requests),
+            "tokens_in": sum(int(r.get("tokens_in") or 0) for r in rows),
+            "tokens_out": sum(int(r.get("tokens_out") or 0) for r in rows),
+            "error_rows": sum(1 for r in rows if r.get("error")),
+        }
+        out.write_shard(w.shard, table, fp, extra={"stats": stats})
+        _add(totals, stats)
+        progress.advance(1, rows=w.rows_in, force=True)
+
     for i in range(0, len(pending), wave_size):
-        works = [plan(s) for s in pending[i : i + wave_size]]
-        requests = [r for w in works for r in w.requests]
-        results = generate_with_retries(spec, stage, requests) if (spec and requests) else {}
-        for w in works:
-            rows = _rows_for(w, stage, spec, results)
-            table = to_table(rows, stage.schema)
-            rejected = sum(w.rejected.values())
-            stats = {
-                "rows_in": w.rows_in,
-                "rows_out": w.turns_out if w.turns_out is not None else w.rows_in - rejected,
-                "rejected_by_reason": dict(w.rejected),
-                "table_rows": table.num_rows,
-                "model_requests": len(w.requests),
-                "tokens_in": sum(int(r.get("tokens_in") or 0) for r in rows),
-                "tokens_out": sum(int(r.get("tokens_out") or 0) for r in rows),
-                "error_rows": sum(1 for r in rows if r.get("error")),
-            }
-            out.write_shard(w.shard, table, fp, extra={"stats": stats})
-            _add(totals, stats)
-            progress.advance(1, rows=w.rows_in, force=True)
+        # One plan (one engine start) for the whole wave; each shard commits as soon as the last
+        # of its answers is final, so a kill loses only shards still in flight.
+        works = {s: plan(s) for s in pending[i : i + wave_size]}
+        open_keys = {s: {r["key"] for r in w.requests} for s, w in works.items()}
+        shard_of = {r["key"]: s for s, w in works.items() for r in w.requests}
+        results: dict[str, dict] = {}
+        committed: set[int] = set()
+        for s, w in works.items():
+            if not open_keys[s]:
+                commit(w, {})
+                committed.add(s)
+
+        def on_final(key: str, res: dict, works=works, open_keys=open_keys, shard_of=shard_of,
+                     results=results, committed=committed) -> None:
+            results[key] = res
+            s = shard_of.get(key)
+            if s is None or s in committed:
+                return
+            open_keys[s].discard(key)
+            if not open_keys[s]:
+                commit(works[s], results)
+                committed.add(s)
+
+        requests = [r for s in works if s not in committed for r in works[s].requests]
+        if spec and requests:
+            generate_streaming(spec, stage, requests, on_final, timings)
+        for s, w in works.items():  # answers the engine never returned become missing_result rows
+            if s not in committed:
+                commit(w, results)
+                committed.add(s)
     if shards:
         files = {str(s): info["file"] for s, info in out.committed_shards(fp).items() if s in set(shards)}
         out.commit_shards(shards, fp, extra={"shards": files})
@@ -214,6 +278,8 @@ def run_sharded(
         shards_total=len(shards),
         shards_skipped=len(shards) - len(pending),
         shards_computed=len(pending),
+        engine_plans=timings.get("plans", 0),
+        engine_first_result_s=round(timings.get("first_result_s", 0.0), 2),
         engine=spec.kind if spec else "none",
         model=spec.model_id if spec else None,
         prompt_version=stage.prompt_version,

@@ -235,12 +235,14 @@ def near_duplicate_edges(candidates_df, threshold: float):
     )
 
 
-def connected_components(edges_df, max_iterations: int = 100):
-    """(id, label) for every node of ``edges_df`` (a, b): label = smallest id of its component.
+def connected_components(edges_df, max_iterations: int = 100) -> tuple[Any, int, int]:
+    """(labels, rounds, clusters): (id, label) for every node of ``edges_df`` (a, b), label =
+    smallest id of its component; the number of rounds; the number of components.
 
     Iterative min-label propagation with Spark joins: each round every node takes the smallest
     label among itself and its neighbours, then jumps to its label's label (pointer jumping),
-    until no label changes. The graph never leaves the cluster. Returns (labels, rounds).
+    until no label changes. Each round is one Spark job: the new labels are persisted and one
+    aggregation counts both the changed labels and the roots. The graph never leaves the cluster.
     """
     F = _functions(edges_df)
     e = edges_df.select(F.col("a").alias("src"), F.col("b").alias("dst"))
@@ -249,30 +251,38 @@ def connected_components(edges_df, max_iterations: int = 100):
         e.groupBy("src")
         .agg(F.min("dst").alias("m"))
         .select(F.col("src").alias("id"), F.least("src", "m").alias("label"))
-        .localCheckpoint()
     )
+    previous = None
     for rounds in range(1, max_iterations + 1):
-        msgs = e.join(labels.withColumnRenamed("id", "src"), "src").select(F.col("dst").alias("id"), "label")
-        new = labels.unionByName(msgs).groupBy("id").agg(F.min("label").alias("label"))
-        jump = new.select(F.col("id").alias("label"), F.col("label").alias("label2"))
+        msgs = e.join(labels.withColumnRenamed("id", "src"), "src").select(
+            F.col("dst").alias("id"), "label", F.lit(None).cast("string").alias("old")
+        )
+        best = (
+            labels.select("id", "label", F.col("label").alias("old"))
+            .unionByName(msgs)
+            .groupBy("id")
+            .agg(F.min("label").alias("label"), F.max("old").alias("old"))
+        )
+        jump = best.select(F.col("id").alias("label"), F.col("label").alias("label2"))
         new = (
-            new.join(jump, "label", "left")
-            .select("id", F.least("label", F.coalesce("label2", "label")).alias("label"))
-            .localCheckpoint()
+            best.join(jump, "label", "left")
+            .select("id", F.least("label", F.coalesce("label2", "label")).alias("label"), "old")
+            .persist()
         )
-        changed = (
-            new.join(labels.withColumnRenamed("label", "old"), "id")
-            .where(F.col("label") != F.col("old"))
-            .limit(1)
-            .count()
-        )
-        labels = new
-        if changed == 0:
-            return labels, rounds
+        tally = new.agg(
+            F.sum(F.when(F.col("label") != F.col("old"), 1).otherwise(0)).alias("changed"),
+            F.sum(F.when(F.col("label") == F.col("id"), 1).otherwise(0)).alias("roots"),
+        ).collect()[0]
+        if previous is not None:
+            previous.unpersist()
+        previous = new
+        labels = new.select("id", "label")
+        if int(tally["changed"] or 0) == 0:
+            return labels, rounds, int(tally["roots"] or 0)
     raise RuntimeError(f"connected components did not converge in {max_iterations} rounds")
 
 
-# ---------------------------------------------------------------- sharded writes
+# ---------------------------------------------------------------- writes (through the object-storage bridge)
 
 
 def _spark_path(uri: str) -> str:
@@ -281,16 +291,31 @@ def _spark_path(uri: str) -> str:
     return local_path(uri)
 
 
-def write_sharded(df, ds: Dataset, sort_cols: list[str], num_shards: int) -> dict[int, tuple[str, int]]:
-    """Write ``df`` (with a ``shard`` column) as one Parquet file per shard under a new attempt.
+def _fs_path(spark_path: str) -> str:
+    """A path Spark wrote to, as a wfcore.storage URI (s3a:// is s3:// to pyarrow)."""
+    return "s3://" + spark_path[len("s3a://") :] if spark_path.startswith("s3a://") else spark_path
 
-    Returns {shard: (file relative to the dataset, rows)}; the caller commits.
-    """
+
+def _parquet_rows(uri: str) -> int:
     import pyarrow.parquet as pq
 
+    fs, path = storage.filesystem(uri)
+    with fs.open_input_file(path) as fh:
+        return pq.ParquetFile(fh).metadata.num_rows
+
+
+def write_sharded(df, ds: Dataset, sort_cols: list[str], num_shards: int, bridge) -> dict[int, tuple[str, int]]:
+    """Write ``df`` (with a ``shard`` column) as one Parquet file per shard under a new attempt.
+
+    Spark writes ``shard_part=N/`` folders into a ``_spark`` folder of the attempt's output
+    (local scratch when ``bridge`` bridges object storage); each shard's single part is renamed
+    there to ``shard-0000N.parquet``, then the bridge publishes the attempt. Returns {shard:
+    (file relative to the dataset, rows)}; the caller commits.
+    """
     F = _functions(df)
     attempt = ds.new_attempt()
-    tmp = storage.join(ds.uri, attempt, "spark")
+    base = _fs_path(bridge.output(ds.uri, attempt))
+    tmp = storage.join(base, "_spark")
     (
         df.withColumn("shard_part", F.col("shard"))
         .repartition(max(1, num_shards), "shard_part")
@@ -304,26 +329,29 @@ def write_sharded(df, ds: Dataset, sort_cols: list[str], num_shards: int) -> dic
         part = [p for p in f.replace("\\", "/").split("/") if p.startswith("shard_part=")]
         if part:
             by_shard.setdefault(int(part[-1].split("=", 1)[1]), []).append(f)
-    out: dict[int, tuple[str, int]] = {}
+    rows: dict[str, int] = {}
     for shard, files in sorted(by_shard.items()):
         if len(files) != 1:
             raise RuntimeError(f"{ds.uri}: shard {shard} written as {len(files)} files")
-        rel = posixpath.join(attempt, f"shard-{shard:05d}.parquet")
+        name = f"shard-{shard:05d}.parquet"
         fs, src = storage.filesystem(files[0])
-        _, dst = storage.filesystem(storage.join(ds.uri, rel))
+        _, dst = storage.filesystem(storage.join(base, name))
         fs.move(src, dst)
-        with fs.open_input_file(dst) as fh:
-            out[shard] = (rel, pq.ParquetFile(fh).metadata.num_rows)
+        rows[posixpath.join(attempt, name)] = _parquet_rows(storage.join(base, name))
     storage.delete(tmp)
-    return out
+    published = bridge.publish(ds.uri, attempt)
+    if sorted(published) != sorted(rows):
+        raise RuntimeError(f"{ds.uri}: published {published}, expected {sorted(rows)}")
+    return {int(rel.rsplit("-", 1)[1].split(".")[0]): (rel, n) for rel, n in rows.items()}
 
 
-def write_plain(df, ds: Dataset) -> list[str]:
-    """Write ``df`` as Parquet parts under a new attempt; returns part files relative to ``ds``."""
+def write_plain(df, ds: Dataset, bridge) -> tuple[list[str], int]:
+    """Write ``df`` as Parquet parts under a new attempt; (part files relative to ``ds``, rows)."""
     attempt = ds.new_attempt()
-    df.write.mode("overwrite").parquet(_spark_path(storage.join(ds.uri, attempt)))
-    base = storage.join(ds.uri, attempt)
-    return [posixpath.join(attempt, f[len(base) :].lstrip("/")) for f in storage.list_files(base, ".parquet")]
+    path = bridge.output(ds.uri, attempt)
+    df.write.mode("overwrite").parquet(path)
+    rows = sum(_parquet_rows(f) for f in storage.list_files(_fs_path(path), ".parquet"))
+    return bridge.publish(ds.uri, attempt), rows
 
 
 def commit_sharded(ds: Dataset, written: dict[int, tuple[str, int]], fingerprint: str, num_shards: int) -> int:
@@ -345,7 +373,23 @@ def commit_sharded(ds: Dataset, written: dict[int, tuple[str, int]], fingerprint
 
 
 def prepare(spark, conversation_files: list[str], cfg: PrepareConfig, out: dict[str, Dataset], fingerprint: str) -> dict:
-    """Run the prepare plan on ``spark``; commit ``out['prepared'|'dropped'|'turns']``; return counts."""
+    """Run the prepare plan on ``spark``; commit ``out['prepared'|'dropped'|'turns']``; return counts.
+
+    Inputs are read and outputs written through ``jobs.spark.ObjectStorageBridge``, so an
+    ``s3://`` run directory works even when Spark has no s3a support.
+    """
+    from .spark import ObjectStorageBridge
+
+    bridge = ObjectStorageBridge(spark, out["turns"].uri)
+    try:
+        return _prepare(spark, bridge.inputs(list(conversation_files)), cfg, out, fingerprint, bridge)
+    finally:
+        bridge.close()
+
+
+def _prepare(spark, paths: list[str], cfg: PrepareConfig, out: dict[str, Dataset], fingerprint: str, bridge) -> dict:
+    """The plan. Spark jobs: one annotate tally, one edge count, one per component round, one
+    scrub tally, three writes; every count comes out of those (no separate count() actions)."""
     import time
 
     from wfcore import dedup
@@ -363,12 +407,19 @@ def prepare(spark, conversation_files: list[str], cfg: PrepareConfig, out: dict[
     cfg_json = cfg.model_dump(mode="json")
     nd = cfg.near_dedup
     bands, rows = dedup.resolve_bands_rows(nd.threshold, nd.num_perm, nd.bands, nd.rows)
-    conv = spark.read.schema(spark_ddl(S.CONVERSATIONS)).parquet(*[_spark_path(f) for f in conversation_files])
+    conv = spark.read.schema(spark_ddl(S.CONVERSATIONS)).parquet(*paths)
 
-    # 1-2. annotate, filter
-    ann = conv.select(*_FILTER_INPUT).mapInArrow(annotate_batches(cfg_json), spark_ddl(ANNOTATED)).localCheckpoint()
-    n_by_reason = {r["reason"]: int(r["count"]) for r in ann.groupBy("reason").count().collect()}
-    n_in = sum(n_by_reason.values())
+    # 1-2. annotate (persisted: the filters, both dedups and the dropped table reuse it), filter.
+    # One tally gives the filter counts and, through the distinct fingerprints, the exact dups.
+    ann = conv.select(*_FILTER_INPUT).mapInArrow(annotate_batches(cfg_json), spark_ddl(ANNOTATED)).persist()
+    tally = ann.groupBy("reason").agg(
+        F.count(F.lit(1)).alias("n"), F.count_distinct("fingerprint").alias("fingerprints")
+    ).collect()
+    by_reason = {r["reason"]: int(r["n"]) for r in tally if r["reason"] is not None}
+    n_passed = sum(int(r["n"]) for r in tally if r["reason"] is None)
+    n_unique = sum(int(r["fingerprints"]) for r in tally if r["reason"] is None) if cfg.dedup_exact else n_passed
+    n_in = n_passed + sum(by_reason.values())
+    by_reason["exact_duplicate"] = n_passed - n_unique
     lap("annotate")
     filtered = ann.where(F.col("reason").isNotNull()).select(
         "conversation_id", "reason", "detail", F.lit(None).cast("string").alias("kept_as")
@@ -385,18 +436,16 @@ def prepare(spark, conversation_files: list[str], cfg: PrepareConfig, out: dict[
         exact = passed.select("conversation_id", F.col("conversation_id").alias("rep")).limit(0)
         uniq = passed
 
-    # 4. near dedup
+    # 4. near dedup (no component rounds when no edge survives verification)
     stats: dict[str, Any] = {"bands": bands, "rows": rows, "threshold": nd.threshold, "num_perm": nd.num_perm}
+    stats.update(edges=0, cc_rounds=0, clusters=0)
+    labels = spark.createDataFrame([], "id string, label string")
+    edges = None
     if nd.enabled:
-        edges = near_duplicate_edges(uniq, nd.threshold).localCheckpoint()
+        edges = near_duplicate_edges(uniq, nd.threshold).persist()
         stats["edges"] = edges.count()
-        labels, stats["cc_rounds"] = connected_components(edges) if stats["edges"] else (
-            spark.createDataFrame([], "id string, label string"),
-            0,
-        )
-        stats["clusters"] = labels.where(F.col("id") == F.col("label")).count() if stats["edges"] else 0
-    else:
-        labels = spark.createDataFrame([], "id string, label string")
+        if stats["edges"]:
+            labels, stats["cc_rounds"], stats["clusters"] = connected_components(edges)
     lap("near_dedup")
     near = labels.where(F.col("id") != F.col("label")).select(
         F.col("id").alias("conversation_id"),
@@ -404,33 +453,30 @@ def prepare(spark, conversation_files: list[str], cfg: PrepareConfig, out: dict[
         F.lit(None).cast("string").alias("detail"),
         F.col("label").alias("kept_as"),
     )
-    exact_rows = (
-        exact.join(labels.withColumnRenamed("id", "rep"), "rep", "left")
-        .select(
-            "conversation_id",
-            F.lit("exact_duplicate").alias("reason"),
-            F.lit(None).cast("string").alias("detail"),
-            F.coalesce("label", "rep").alias("kept_as"),
-        )
+    exact_rows = exact.join(labels.withColumnRenamed("id", "rep"), "rep", "left").select(
+        "conversation_id",
+        F.lit("exact_duplicate").alias("reason"),
+        F.lit(None).cast("string").alias("detail"),
+        F.coalesce("label", "rep").alias("kept_as"),
     )
-    dropped = filtered.unionByName(exact_rows).unionByName(near).localCheckpoint()
-    near_ids = near.select("conversation_id")
-    kept = uniq.select("conversation_id").join(near_ids, "conversation_id", "left_anti")
+    dropped = filtered.unionByName(exact_rows).unionByName(near)
+    kept = uniq.select("conversation_id").join(near.select("conversation_id"), "conversation_id", "left_anti")
 
-    # 5. PII scrub of kept conversations
+    # 5. PII scrub of kept conversations (persisted: both sharded writes read it)
     pii_types = list(cfg.pii.types)
     scrubbed = (
         conv.join(kept, "conversation_id")
         .withColumn("cluster_id", F.col("conversation_id"))
         .select(*S.PREPARED.names[:-1])
         .mapInArrow(scrub_batches(cfg_json), spark_ddl(_scrubbed_schema(pii_types)))
-        .localCheckpoint()
+        .persist()
     )
     aggs = [F.count(F.lit(1)).alias("n"), F.sum("n_turns").alias("turns")] + [
         F.sum(f"pii_{t}").alias(t) for t in pii_types
     ]
     tot = scrubbed.agg(*aggs).collect()[0]
     n_kept, n_turns = int(tot["n"]), int(tot["turns"] or 0)
+    by_reason["near_duplicate"] = n_unique - n_kept
     pii_counts = {t: int(tot[t] or 0) for t in pii_types} if cfg.pii.enabled else {}
     num_shards = max(1, math.ceil(n_turns / cfg.shard_turns))
     lap("scrub")
@@ -439,17 +485,24 @@ def prepare(spark, conversation_files: list[str], cfg: PrepareConfig, out: dict[
     prepared = scrubbed.withColumn(
         "shard", F.pmod(F.xxhash64("conversation_id"), F.lit(num_shards)).cast("int")
     ).select(*S.PREPARED.names)
-    written_prep = write_sharded(prepared, out["prepared"], ["conversation_id"], num_shards)
+    written_prep = write_sharded(prepared, out["prepared"], ["conversation_id"], num_shards, bridge)
     turns_df = prepared.mapInArrow(explode_batches(), spark_ddl(S.TURNS))
-    written_turns = write_sharded(turns_df, out["turns"], ["conversation_id", "message_index"], num_shards)
-
+    written_turns = write_sharded(turns_df, out["turns"], ["conversation_id", "message_index"], num_shards, bridge)
     lap("write_sharded")
-    by_reason = {r["reason"]: int(r["count"]) for r in dropped.groupBy("reason").count().collect()}
-    dropped_files = write_plain(dropped, out["dropped"])
-    n_dropped = sum(by_reason.values())
-    out["dropped"].commit(dropped_files, n_dropped, fingerprint)
+
+    dropped_files, n_dropped = write_plain(dropped.coalesce(1), out["dropped"], bridge)
+    by_reason = {r: n for r, n in by_reason.items() if n}
+    if n_dropped != sum(by_reason.values()):
+        raise RuntimeError(f"prepare wrote {n_dropped} dropped rows, counted {by_reason}")
+    if dropped_files:
+        out["dropped"].commit(dropped_files, n_dropped, fingerprint)
+    else:
+        out["dropped"].write(S.DROPPED.empty_table(), fingerprint)
     rows_prep = commit_sharded(out["prepared"], written_prep, fingerprint, num_shards)
     rows_turns = commit_sharded(out["turns"], written_turns, fingerprint, num_shards)
+    for df in (ann, edges, scrubbed):
+        if df is not None:
+            df.unpersist()
     lap("write_dropped")
     if rows_prep != n_kept or rows_turns != n_turns:
         raise RuntimeError(f"prepare wrote {rows_prep} prepared / {rows_turns} turns, expected {n_kept} / {n_turns}")

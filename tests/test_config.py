@@ -95,3 +95,10 @@ def test_cli_config_mistakes_exit_2_with_one_line_before_ray_or_spark(tmp_path, 
     lines = [ln for ln in res.stderr.strip().splitlines() if ln.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], res.stderr
     assert not (tmp_path / "run").exists(), "nothing may be written before the config is valid"
+
+
+def test_bare_yaml_off_means_prefilter_off(tmp_path):
+    f = tmp_path / "c.yaml"
+    f.write_text("detect:\n  prefilter: off\n")
+    assert load_config(str(f)).detect.prefilter == "off"
+    assert load_config("default", ["detect.prefilter=off"]).detect.prefilter == "off"

@@ -130,3 +130,23 @@ def test_lsh_pairs_and_components_reference():
     pairs = dedup.lsh_candidate_pairs(dedup.band_hashes(sigs, 2, 2))
     assert pairs == {(0, 1), (0, 2)}
     assert dedup.connected_components(4, pairs) == [0, 0, 0, 3]
+
+
+def test_shingle_set_jaccard_equals_exact_jaccard_of_the_shingles():
+    for k in (0, 3, 10, 30, 120):
+        a = _text()
+        b = _mutate(a, k) if k < 120 else _text()
+        want = dedup.exact_jaccard(dedup.shingles(a, 5), dedup.shingles(b, 5))
+        sa, sb = (dedup.shingle_set(dedup.shingle_hashes(t, 5)) for t in (a, b))
+        assert sa.dtype == np.int32 and (np.diff(sa) > 0).all()
+        assert len(sa) == len(dedup.shingles(a, 5))
+        assert dedup.set_jaccard(sa, sb) == pytest.approx(want, abs=1e-12)
+
+
+def test_jaccard_upper_bound_is_never_below_the_exact_jaccard():
+    for k in (0, 5, 40):
+        a = _text(150)
+        b = " ".join(_mutate(a, k).split()[: 60 + k])
+        sa, sb = (dedup.shingle_set(dedup.shingle_hashes(t, 5)) for t in (a, b))
+        assert dedup.set_jaccard(sa, sb) <= dedup.jaccard_upper_bound(len(sa), len(sb)) + 1e-12
+    assert dedup.jaccard_upper_bound(40, 50) == 0.8 and dedup.jaccard_upper_bound(0, 0) == 1.0

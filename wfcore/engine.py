@@ -16,8 +16,21 @@ variable named by ``openai.api_key_env`` and travels only inside the request ses
 whose repr hides it; it is never logged or written.
 
 Each call executes one Ray Data plan, which starts its engine actors and stops them at the end;
-callers therefore send as many shards as they can through one call (``shards_per_plan``).
-Ray, vLLM and aiohttp are imported lazily, inside functions.
+callers therefore send as many shards as they can through one call (``shards_per_plan``, default
+64) and commit each shard as its results stream back (``jobs.modelstage.run_sharded``): one
+engine start per stage and retry round, not per shard. Ray, vLLM and aiohttp are imported
+lazily, inside functions.
+
+Why ``build_processor`` and not a long-lived ``vllm.LLM`` in a ``map_batches`` actor pool
+(measured with ``benchmarks/llm_stages.py``, 25M-parameter random model on the 2-core CPU box):
+once the engine runs, the Ray Data path generates at the raw engine's rate (the engine actor
+batches up to ``batch_size * max_concurrent_batches`` rows, enough for vLLM's scheduler); what
+it adds is a fixed start-up per plan (Ray workers for the chat-template stage and the engine
+actor, vLLM import and engine load in the actor, tens of seconds on a loaded 2-core machine,
+a few seconds on a GPU node), which is amortised over a stage's shards in one plan. An actor
+pool holding ``vllm.LLM`` would save only the restarts of retry rounds and of later stages (same
+model), and would lose Ray Data LLM's async engine batching, HTTP twin and GPU placement logic;
+it is not worth it while retries are a small share of the rows.
 """
 
 from __future__ import annotations
@@ -260,5 +273,7 @@ def run_requests(
     ds = ray.data.from_items(rows, override_num_blocks=max(1, -(-len(rows) // per_block)))
     processor = build(spec, sampling, json_schema)
     out = processor(ds).map(_project, num_cpus=spec.cfg.vllm.cpu_stage_num_cpus)
-    for batch in out.iter_batches(batch_format="pyarrow", batch_size=256):
+    # batch_size=None: hand over each block as the plan finishes it, so the caller can commit a
+    # shard while later shards are still generating (a fixed size would buffer across blocks).
+    for batch in out.iter_batches(batch_format="pyarrow", batch_size=None):
         yield from batch.to_pylist()

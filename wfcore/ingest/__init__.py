@@ -16,7 +16,10 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from . import reasons
+import pyarrow as pa
+
+from .. import schema, storage
+from . import columnar, reasons
 from .adapters import ADAPTERS, FORMATS, Limits, detect_format
 from .readers import RawRecord, base_name, container_of, iter_records, parquet_columns
 from .reasons import REASONS, Reject
@@ -24,6 +27,7 @@ from .reasons import REASONS, Reject
 __all__ = ["FORMATS", "REASONS", "FileReader", "FileStats", "Reject", "detect_file_format", "detect_format"]
 
 _DETECT_PEEK = 100
+_WITH_ROW = schema.CONVERSATIONS.append(pa.field("_row", pa.int64()))
 
 
 @dataclass
@@ -155,6 +159,30 @@ class FileReader:
             records = _group_utterances(records)
         return fmt, records
 
+    def _convert(self, fmt: str | None, adapter, rec: RawRecord) -> tuple[str, dict]:
+        """One decoded record -> ("conversation", row) or ("reject", row); counts it."""
+        self.stats.rows_read += 1
+        if rec.reason is not None:
+            return "reject", self._reject(fmt, rec.locator, rec.reason, rec.detail, rec.raw_text)
+        raw = rec.raw_text
+        if not isinstance(rec.value, dict):
+            return "reject", self._reject(fmt, rec.locator, reasons.NOT_AN_OBJECT,
+                                          f"record is {type(rec.value).__name__}", raw or _dump(rec.value))
+        if adapter is None:
+            return "reject", self._reject(fmt, rec.locator, reasons.UNKNOWN_FORMAT,
+                                          f"keys {sorted(rec.value)[:12]} match no format", raw or _dump(rec.value))
+        try:
+            row = adapter(rec.value, rec.locator, self.limits)
+        except Reject as e:
+            return "reject", self._reject(fmt, rec.locator, e.reason, e.detail, raw or _dump(rec.value))
+        self.stats.accepted += 1
+        return "conversation", row
+
+    def _unreadable(self, fmt: str | None, loc: str, e: Exception) -> dict:
+        self.stats.rows_read += 1
+        where = self.uri if loc == self.uri else f"{self.uri}:after={loc.rsplit(':', 1)[-1]}"
+        return self._reject(fmt, where, reasons.UNREADABLE_FILE, f"{type(e).__name__}: {str(e)[:500]}", None)
+
     def rows(self) -> Iterator[tuple[str, dict]]:
         """Yields ``("conversation", row)`` or ``("reject", row)`` for every record of the file."""
         fmt = None
@@ -165,32 +193,69 @@ class FileReader:
             adapter = ADAPTERS.get(fmt) if fmt else None
             for rec in records:
                 loc = rec.locator
-                self.stats.rows_read += 1
-                if rec.reason is not None:
-                    yield "reject", self._reject(fmt, rec.locator, rec.reason, rec.detail, rec.raw_text)
-                    continue
-                raw = rec.raw_text
-                if not isinstance(rec.value, dict):
-                    yield "reject", self._reject(fmt, rec.locator, reasons.NOT_AN_OBJECT,
-                                                 f"record is {type(rec.value).__name__}", raw or _dump(rec.value))
-                    continue
-                if adapter is None:
-                    yield "reject", self._reject(fmt, rec.locator, reasons.UNKNOWN_FORMAT,
-                                                 f"keys {sorted(rec.value)[:12]} match no format",
-                                                 raw or _dump(rec.value))
-                    continue
-                try:
-                    row = adapter(rec.value, rec.locator, self.limits)
-                except Reject as e:
-                    yield "reject", self._reject(fmt, rec.locator, e.reason, e.detail, raw or _dump(rec.value))
-                    continue
-                self.stats.accepted += 1
-                yield "conversation", row
+                yield self._convert(fmt, adapter, rec)
         except Exception as e:  # the file itself (or its rest) cannot be read
-            self.stats.rows_read += 1
-            where = self.uri if loc == self.uri else f"{self.uri}:after={loc.rsplit(':', 1)[-1]}"
-            yield "reject", self._reject(fmt, where, reasons.UNREADABLE_FILE,
-                                         f"{type(e).__name__}: {str(e)[:500]}", None)
+            yield "reject", self._unreadable(fmt, loc, e)
+
+    def batches(self, batch_rows: int = 4096) -> Iterator[tuple[pa.Table, list[dict]]]:
+        """The same rows as :meth:`rows`, in blocks: ``(conversations table, reject rows)``.
+
+        Parquet files in the WildChat / LMSYS layouts are converted column-wise (see
+        :mod:`wfcore.ingest.columnar`), other files record by record. Conversations keep file order.
+        """
+        fmt = None if self.fmt == "auto" else self.fmt
+        if container_of(self.uri) == "parquet":
+            try:
+                fmt = fmt or detect_format(parquet_columns(self.uri), base_name(self.uri))
+            except Exception:  # unreadable: the record path reports it
+                fmt = None
+        if fmt not in columnar.LAYOUTS or container_of(self.uri) != "parquet":
+            yield from self._blocks(self.rows(), batch_rows)
+            return
+        import pyarrow.parquet as pq
+
+        self.stats.format = fmt
+        adapter = ADAPTERS[fmt]
+        row = 0
+        loc = self.uri
+        try:
+            fs, path = storage.filesystem(self.uri)
+            with fs.open_input_file(path) as f:
+                for batch in pq.ParquetFile(f).iter_batches(batch_size=batch_rows):
+                    done = columnar.convert_batch(batch, fmt, self.uri, row, self.limits.max_message_chars)
+                    fast, rest = done if done is not None else (None, range(batch.num_rows))
+                    convs: list[dict] = []
+                    rejects: list[dict] = []
+                    slow = batch.take(pa.array(rest, pa.int64())).to_pylist() if len(rest) else []
+                    for i, value in zip(rest, slow, strict=True):
+                        loc = f"{self.uri}:row={row + int(i)}"
+                        kind, out = self._convert(fmt, adapter, RawRecord(loc, value=value))
+                        if kind == "conversation":
+                            out["_row"] = row + int(i)
+                            convs.append(out)
+                        else:
+                            rejects.append(out)
+                    table = pa.Table.from_pylist(convs, schema=_WITH_ROW)
+                    if fast is not None and fast.num_rows:
+                        self.stats.rows_read += fast.num_rows
+                        self.stats.accepted += fast.num_rows
+                        table = pa.concat_tables([fast, table]).sort_by("_row")
+                    row += batch.num_rows
+                    loc = f"{self.uri}:row={row - 1}"
+                    yield table.drop_columns(["_row"]), rejects
+        except Exception as e:  # the file itself (or its rest) cannot be read
+            yield schema.CONVERSATIONS.empty_table(), [self._unreadable(fmt, loc, e)]
+
+    def _blocks(self, rows: Iterator[tuple[str, dict]], n: int) -> Iterator[tuple[pa.Table, list[dict]]]:
+        convs: list[dict] = []
+        rejects: list[dict] = []
+        for kind, row in rows:
+            (convs if kind == "conversation" else rejects).append(row)
+            if len(convs) + len(rejects) >= n:
+                yield schema.to_table(convs, schema.CONVERSATIONS), rejects
+                convs, rejects = [], []
+        if convs or rejects:
+            yield schema.to_table(convs, schema.CONVERSATIONS), rejects
 
 
 def _dump(value: object) -> str:
