@@ -1,8 +1,9 @@
 """Stage ingest: input files -> ``RUN/conversations/`` and ``RUN/rejects/``.
 
-Each input file is streamed through its format adapter (wfcore.ingest) and written as Parquet
-parts of at most ``ingest.shard_rows`` rows, named by file index so the output order is the
-input order whatever the parallelism. Files are read in parallel processes when there are
+Each input file is streamed in row blocks through its format adapter (wfcore.ingest; WildChat and
+LMSYS Parquet column-wise) and written as Parquet parts of at most ``ingest.shard_rows`` rows, one
+row group at a time (memory does not grow with file or corpus size), named by file index so the
+output order is the input order whatever the parallelism. Files are read in parallel processes when there are
 several. The manifest gets per-file counts: rows_read = accepted + rejected.
 """
 

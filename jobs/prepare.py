@@ -2,14 +2,15 @@
 
 The method, step by step (pure logic in wfcore.filters, wfcore.dedup, wfcore.pii, wfcore.turns):
 
-1. annotate  one Arrow pass per conversation: filter reason, exact fingerprint, MinHash signature
-             and LSH band hashes of the user turns (vectorised numpy inside ``mapInArrow``);
+1. annotate  one Arrow pass per conversation: filter reason, exact fingerprint, sorted shingle-hash
+             set and MinHash LSH band hashes of the user turns (vectorised numpy inside ``mapInArrow``);
 2. filter    conversations failing a filter go to ``dropped`` with the filter's reason;
 3. exact     per fingerprint keep the smallest conversation_id (``exact_duplicate``);
 4. near      band rows exploded, self-join on (band, hash) gives candidate pairs, pairs whose
-             estimated Jaccard reaches the threshold are edges, connected components by
-             iterative min-label propagation with Spark joins; the component's smallest id is
-             kept, the rest dropped (``near_duplicate``, ``kept_as`` the representative);
+             EXACT Jaccard of shingle-hash sets reaches the threshold are edges, connected
+             components by iterative min-label propagation with Spark joins; the component's
+             smallest id is kept, the rest dropped (``near_duplicate``, ``kept_as`` the
+             representative);
 5. scrub     PII in kept conversations replaced by typed placeholders (counts per type);
 6. turns     each kept conversation exploded into candidate feedback turns;
 7. layout    shard = xxhash64(conversation_id) mod ceil(turns / shard_turns): a conversation
@@ -17,8 +18,9 @@ The method, step by step (pure logic in wfcore.filters, wfcore.dedup, wfcore.pii
              (conversation_id, message_index) order; the commit lists ``shards: {n: file}``.
 
 Spark runs ``local[*]`` by default, or a cluster master / Spark Connect (``sc://``) from config.
-Local run directories are read and written directly; for ``s3://`` run directories Spark needs
-the hadoop-aws (s3a) jars, which real cluster images provide (not available offline here).
+Inputs and outputs go through ``jobs.spark.ObjectStorageBridge``: for an ``s3://`` run directory
+and a Spark without the hadoop-aws (s3a) jars, inputs are staged to local scratch and outputs
+written there, renamed into shards, then uploaded; with s3a (cluster images) paths pass through.
 """
 
 from __future__ import annotations
@@ -88,7 +90,7 @@ def _cast_batch(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
 
 
 def annotate_batches(cfg_json: dict) -> Any:
-    """``mapInArrow`` body: filter reason, exact fingerprint, signature and bands per conversation."""
+    """``mapInArrow`` body: filter reason, exact fingerprint, LSH bands and shingle-hash set per conversation."""
 
     def fn(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         import numpy as np

@@ -26,8 +26,9 @@ def _sets(model: str) -> list[str]:
         "preferences.engine": "vllm",
         "preferences.max_retries": 1,
         "respond.engine": "vllm",
-        "respond.max_retries": 0,
-        "respond.sampling.temperature": 0.0,
+        "respond.max_retries": 1,
+        "respond.mode": "on_policy",
+        "respond.signals": "[DSAT, SAT]",
         "respond.sampling.max_tokens": 24,
         "prepare.shard_turns": 12,
         "vllm.model": model,
@@ -74,13 +75,15 @@ def test_vllm_profile_run_builds_generated_pairs_and_accounts_for_rows(vllm_run)
     assert stages["detect"]["model_requests"] == rd.table("turns").num_rows(), "prefilter off: every turn asked"
     assert stages["detect"]["tokens_in"] > 0 and stages["detect"]["shards_total"] >= 2
     pairs = rd.table("pairs").read(PAIRS).to_pylist()
-    generated = [p for p in pairs if p["pair_type"] == "generated"]
-    assert generated, "DSAT turns with a generated response become generated pairs"
+    model_pairs = [p for p in pairs if p["pair_type"] in ("generated", "on_policy", "sat_on_policy")]
+    assert model_pairs, "feedback turns with policy responses become on-policy pairs"
     responses = rd.table("responses").read(RESPONSES).to_pylist()
-    by_turn = {(r["conversation_id"], r["message_index"]): r for r in responses if r["variant"] == "preferred"}
-    for p in generated:
-        r = by_turn[(p["conversation_id"], p["message_index"])]
-        assert p["chosen"] == r["response"] and p["chosen_model"] == r["model"]
+    by_turn = {(r["conversation_id"], r["message_index"], r["variant"]): r for r in responses}
+    for p in model_pairs:
+        key = (p["conversation_id"], p["message_index"])
+        assert p["rejected"] == by_turn[(*key, "unconditioned")]["response"]
+        if p["pair_type"] == "on_policy":
+            assert p["chosen"] == by_turn[(*key, "preferred")]["response"]
         assert p["prompt"][-1]["role"] == "user"
 
 

@@ -21,16 +21,15 @@ callers therefore send as many shards as they can through one call (``shards_per
 engine start per stage and retry round, not per shard. Ray, vLLM and aiohttp are imported
 lazily, inside functions.
 
-Why ``build_processor`` and not a long-lived ``vllm.LLM`` in a ``map_batches`` actor pool
-(measured with ``benchmarks/llm_stages.py``, 25M-parameter random model on the 2-core CPU box):
-once the engine runs, the Ray Data path generates at the raw engine's rate (the engine actor
-batches up to ``batch_size * max_concurrent_batches`` rows, enough for vLLM's scheduler); what
-it adds is a fixed start-up per plan (Ray workers for the chat-template stage and the engine
-actor, vLLM import and engine load in the actor, tens of seconds on a loaded 2-core machine,
-a few seconds on a GPU node), which is amortised over a stage's shards in one plan. An actor
-pool holding ``vllm.LLM`` would save only the restarts of retry rounds and of later stages (same
-model), and would lose Ray Data LLM's async engine batching, HTTP twin and GPU placement logic;
-it is not worth it while retries are a small share of the rows.
+Why ``build_processor`` and not a long-lived ``vllm.LLM`` in a ``map_batches`` actor pool: the
+measurement (``benchmarks/llm_stages.py``, 25M-parameter random model, 188 detect prompts, on the
+shared 2-core CPU box at load average 13-26) gave Ray Data at 0.68x raw ``LLM.chat`` tokens/s
+including ``ray.init`` (0.74x without), both sides paying vLLM import and engine load (raw: 138 s
+of 369 s under that load). The gap is fixed per-plan start-up (Ray workers, vLLM import and
+engine load inside the actor), not per-token cost, so it shrinks as a plan carries more rows; it
+is not yet shown to be below 0.85x on an idle machine. An actor pool holding ``vllm.LLM`` would
+also save the restarts of retry rounds and of later stages on the same model; it is the next step
+if a quiet-machine measurement still shows the gap.
 """
 
 from __future__ import annotations

@@ -2,6 +2,8 @@
 
     for kind, row in FileReader(uri).rows():   # kind: "conversation" or "reject"
         ...
+    for conversations, rejects in FileReader(uri).batches():   # the same, in Arrow blocks (faster)
+        ...
 
 Every record read from a file ends up in exactly one of the two outputs, so per file
 ``rows_read == accepted + rejected`` (see :class:`FileStats`). Formats are named or detected per
