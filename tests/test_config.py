@@ -102,3 +102,10 @@ def test_bare_yaml_off_means_prefilter_off(tmp_path):
     f.write_text("detect:\n  prefilter: off\n")
     assert load_config(str(f)).detect.prefilter == "off"
     assert load_config("default", ["detect.prefilter=off"]).detect.prefilter == "off"
+
+
+def test_overriding_one_sampling_key_keeps_the_stage_defaults():
+    cfg = load_config("default", ["respond.sampling.max_tokens=24"])
+    assert cfg.respond.sampling.max_tokens == 24
+    assert cfg.respond.sampling.temperature == 0.7
+    assert load_config("default", ["detect.sampling.seed=3"]).detect.sampling.max_tokens == 128

@@ -18,28 +18,32 @@ from .wf import popen, wf
 pytestmark = pytest.mark.vllm
 
 
-def _sets(model: str) -> list[str]:
+MODEL_STAGES = {
+    "preferences.engine": "vllm",
+    "preferences.max_retries": 0,
+    "respond.engine": "vllm",
+    "respond.max_retries": 0,
+    "respond.mode": "on_policy",
+    "respond.signals": "[DSAT, SAT]",
+    "respond.sampling.max_tokens": 24,
+}
+
+
+def _sets(model: str, **extra) -> list[str]:
     sets = {
         "detect.engine": "vllm",
         "detect.prefilter": "off",
-        "detect.max_retries": 1,
-        "preferences.engine": "vllm",
-        "preferences.max_retries": 1,
-        "respond.engine": "vllm",
-        "respond.max_retries": 1,
-        "respond.mode": "on_policy",
-        "respond.signals": "[DSAT, SAT]",
-        "respond.sampling.max_tokens": 24,
+        "detect.max_retries": 0,
         "prepare.shard_turns": 12,
         "vllm.model": model,
         "vllm.max_model_len": 2048,
         "vllm.batch_size": 8,
         "vllm.device": "cpu",
         "vllm.tokenize_stages": False,
-        "vllm.shards_per_plan": 1,
         "vllm.engine_kwargs": "{enforce_eager: true, dtype: float32}",
         "ray.num_cpus": 4,
         "assemble.drop_truncated": False,
+        **extra,
     }
     out = []
     for k, v in sets.items():
@@ -56,6 +60,15 @@ def small_corpus(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def vllm_run(small_corpus, tiny_model, tmp_path_factory):
+    """All three model stages on the engine (vLLM profile), one engine plan per stage."""
+    run = tmp_path_factory.mktemp("vruns") / "all-model-stages"
+    wf("run", "--input", small_corpus, "--run", run, *_sets(tiny_model, **MODEL_STAGES), timeout=1500)
+    return run
+
+
+@pytest.fixture(scope="module")
+def detect_run(small_corpus, tiny_model, tmp_path_factory):
+    """Uninterrupted baseline for the kill test: detect on the engine, pairs harvested."""
     run = tmp_path_factory.mktemp("vruns") / "uninterrupted"
     wf("run", "--input", small_corpus, "--run", run, *_sets(tiny_model), timeout=1500)
     return run
@@ -64,6 +77,11 @@ def vllm_run(small_corpus, tiny_model, tmp_path_factory):
 def _pairs(run) -> list[tuple]:
     t = RunDir(run).table("pairs").read(PAIRS)
     return sorted(zip(*(t.column(c).to_pylist() for c in ("pair_id", "chosen", "rejected", "split")), strict=True))
+
+
+def _feedback(run) -> list[tuple]:
+    t = RunDir(run).table("feedback").read()
+    return sorted(zip(*(t.column(c).to_pylist() for c in ("turn_id", "sat", "dsat", "error")), strict=True))
 
 
 def test_vllm_profile_run_builds_generated_pairs_and_accounts_for_rows(vllm_run):
@@ -87,11 +105,13 @@ def test_vllm_profile_run_builds_generated_pairs_and_accounts_for_rows(vllm_run)
         assert p["prompt"][-1]["role"] == "user"
 
 
-def test_run_killed_in_a_model_stage_recomputes_only_unfinished_shards(small_corpus, tiny_model, vllm_run, tmp_path):
+def test_run_killed_in_a_model_stage_recomputes_only_unfinished_shards(small_corpus, tiny_model, detect_run, tmp_path):
     run = tmp_path / "killed"
     rd = RunDir(run)
     shards_dir = storage.join(rd.path("feedback"), "_shards")
-    proc = popen("run", "--input", small_corpus, "--run", run, *_sets(tiny_model))
+    # one shard per engine plan, so the kill lands between shard commits (a throughput knob:
+    # not part of the fingerprint)
+    proc = popen("run", "--input", small_corpus, "--run", run, *_sets(tiny_model, **{"vllm.shards_per_plan": 1}))
     deadline = time.time() + 1200
     while time.time() < deadline:
         if rd.stage("detect").get("status") == "running" and storage.list_files(shards_dir, ".json"):
@@ -105,7 +125,7 @@ def test_run_killed_in_a_model_stage_recomputes_only_unfinished_shards(small_cor
     proc.wait(timeout=60)
     committed_before = len(storage.list_files(shards_dir, ".json"))
     assert rd.stage("detect")["status"] == "running"
-    total = RunDir(vllm_run).stage("detect")["shards_total"]
+    total = RunDir(detect_run).stage("detect")["shards_total"]
     assert 1 <= committed_before < total, "the kill must land between shards of detect"
 
     wf("run", "--input", small_corpus, "--run", run, *_sets(tiny_model), timeout=1500)
@@ -113,4 +133,5 @@ def test_run_killed_in_a_model_stage_recomputes_only_unfinished_shards(small_cor
     assert rec["shards_skipped"] == committed_before
     assert rec["shards_computed"] == total - committed_before
     assert rd.table("feedback").num_rows() == rd.table("turns").num_rows(), "no duplicate or missing rows"
-    assert _pairs(run) == _pairs(vllm_run)
+    assert _pairs(run) == _pairs(detect_run)
+    assert _feedback(run) == _feedback(detect_run)

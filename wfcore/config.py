@@ -102,13 +102,26 @@ class SamplingConfig(Strict):
     seed: int = Field(0, description="Sampling seed.")
 
 
+class DetectSampling(SamplingConfig):
+    max_tokens: int = Field(128, gt=0, description="Output token limit.")
+
+
+class PreferencesSampling(SamplingConfig):
+    max_tokens: int = Field(192, gt=0, description="Output token limit.")
+
+
+class RespondSampling(SamplingConfig):
+    temperature: float = Field(0.7, ge=0, description="Sampling temperature.")
+    max_tokens: int = Field(512, gt=0, description="Output token limit.")
+
+
 class DetectConfig(Strict):
     engine: Literal["lexical", "vllm", "openai"] = Field("lexical", description="Who labels SAT/DSAT: the lexical rubric detector (no model), a vLLM engine, or an OpenAI-compatible endpoint.")
     prefilter: Literal["off", "prefilter"] = Field("prefilter", description="With a model engine: `prefilter` sends only turns the lexical detector flags as possible feedback; `off` sends all.")
     prefilter_threshold: float = Field(0.4, ge=0, le=0.5, description="Lexical prefilter operating point: turns whose lexical score is >= this go to the model (lower: more recall, more turns passed; <= 0.5 keeps every lexical SAT/DSAT turn). See benchmarks/detector_quality.py.")
     max_context_chars: int = Field(6_000, gt=0, description="Conversation context kept in the prompt, truncated from the oldest side.")
     max_retries: int = Field(2, ge=0, description="Retries of a row whose output fails validation before it becomes an error row.")
-    sampling: SamplingConfig = Field(default_factory=lambda: SamplingConfig(max_tokens=128))
+    sampling: DetectSampling = Field(default_factory=DetectSampling)
 
     @field_validator("prefilter", mode="before")
     @classmethod
@@ -121,7 +134,7 @@ class PreferencesConfig(Strict):
     engine: Literal["extract", "vllm", "openai"] = Field("extract", description="`extract` takes preferences from the feedback turn's own words (no model); or a model engine.")
     max_context_chars: int = Field(6_000, gt=0)
     max_retries: int = Field(2, ge=0)
-    sampling: SamplingConfig = Field(default_factory=lambda: SamplingConfig(max_tokens=192))
+    sampling: PreferencesSampling = Field(default_factory=PreferencesSampling)
 
 
 class RespondConfig(Strict):
@@ -130,7 +143,7 @@ class RespondConfig(Strict):
     signals: list[Literal["DSAT", "SAT"]] = Field(default_factory=lambda: ["DSAT"], description="Turns to generate for. SAT turns need on-policy mode to form pairs.")
     max_context_chars: int = Field(12_000, gt=0)
     max_retries: int = Field(2, ge=0, description="Retries of a row whose generation is empty before it becomes an error row.")
-    sampling: SamplingConfig = Field(default_factory=lambda: SamplingConfig(temperature=0.7, max_tokens=512))
+    sampling: RespondSampling = Field(default_factory=RespondSampling)
 
 
 class SplitConfig(Strict):
