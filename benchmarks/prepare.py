@@ -73,12 +73,14 @@ def main() -> None:
             spark = get_spark(cfg.spark, "prepare-bench")
             rd = RunDir(tmp)
             out = {t: rd.table(t) for t in ("prepared", "dropped", "turns")}
+            load0 = os.getloadavg()[0]
             t0 = time.time()
             res = prepare.prepare(spark, rd.table("conversations").files(), cfg, out, "bench")
             wall = time.time() - t0
             spark.stop()
             results.append((n, wall, res, t_gen))
-            print(f"n={n:,}: {wall:.1f}s (generated in {t_gen:.1f}s), phases {res['phase_seconds']}", flush=True)
+            load = f"load average {load0:.1f} -> {os.getloadavg()[0]:.1f} (shared machine)"
+            print(f"n={n:,}: {wall:.1f}s (generated in {t_gen:.1f}s), {load}, phases {res['phase_seconds']}", flush=True)
 
     print()
     print(f"local[{args.cores}] on {os.cpu_count()} cores")

