@@ -243,8 +243,9 @@ def connected_components(edges_df, max_iterations: int = 100) -> tuple[Any, int,
 
     Iterative min-label propagation with Spark joins: each round every node takes the smallest
     label among itself and its neighbours, then jumps to its label's label (pointer jumping),
-    until no label changes. Each round is one Spark job: the new labels are persisted and one
-    aggregation counts both the changed labels and the roots. The graph never leaves the cluster.
+    until no label changes. Each round checkpoints the new labels (which also keeps the plan
+    shallow: Spark Connect rejects deep plans) and one aggregation over the checkpoint counts
+    both the changed labels and the roots. The graph never leaves the cluster.
     """
     F = _functions(edges_df)
     e = edges_df.select(F.col("a").alias("src"), F.col("b").alias("dst"))
@@ -254,7 +255,6 @@ def connected_components(edges_df, max_iterations: int = 100) -> tuple[Any, int,
         .agg(F.min("dst").alias("m"))
         .select(F.col("src").alias("id"), F.least("src", "m").alias("label"))
     )
-    previous = None
     for rounds in range(1, max_iterations + 1):
         msgs = e.join(labels.withColumnRenamed("id", "src"), "src").select(
             F.col("dst").alias("id"), "label", F.lit(None).cast("string").alias("old")
@@ -269,15 +269,12 @@ def connected_components(edges_df, max_iterations: int = 100) -> tuple[Any, int,
         new = (
             best.join(jump, "label", "left")
             .select("id", F.least("label", F.coalesce("label2", "label")).alias("label"), "old")
-            .persist()
+            .localCheckpoint()
         )
         tally = new.agg(
             F.sum(F.when(F.col("label") != F.col("old"), 1).otherwise(0)).alias("changed"),
             F.sum(F.when(F.col("label") == F.col("id"), 1).otherwise(0)).alias("roots"),
         ).collect()[0]
-        if previous is not None:
-            previous.unpersist()
-        previous = new
         labels = new.select("id", "label")
         if int(tally["changed"] or 0) == 0:
             return labels, rounds, int(tally["roots"] or 0)
@@ -390,8 +387,10 @@ def prepare(spark, conversation_files: list[str], cfg: PrepareConfig, out: dict[
 
 
 def _prepare(spark, paths: list[str], cfg: PrepareConfig, out: dict[str, Dataset], fingerprint: str, bridge) -> dict:
-    """The plan. Spark jobs: one annotate tally, one edge count, one per component round, one
-    scrub tally, three writes; every count comes out of those (no separate count() actions)."""
+    """The plan. Spark actions: annotate checkpoint + one tally (filter and exact-dup counts),
+    edge checkpoint + count, per component round a checkpoint + one tally, scrub checkpoint + one
+    tally (kept, turns, PII, hence near dups), three writes. The dropped table is never counted
+    with Spark: its rows are read from the written Parquet footers and checked against the tallies."""
     import time
 
     from wfcore import dedup
@@ -442,9 +441,8 @@ def _prepare(spark, paths: list[str], cfg: PrepareConfig, out: dict[str, Dataset
     stats: dict[str, Any] = {"bands": bands, "rows": rows, "threshold": nd.threshold, "num_perm": nd.num_perm}
     stats.update(edges=0, cc_rounds=0, clusters=0)
     labels = spark.createDataFrame([], "id string, label string")
-    edges = None
     if nd.enabled:
-        edges = near_duplicate_edges(uniq, nd.threshold).persist()
+        edges = near_duplicate_edges(uniq, nd.threshold).localCheckpoint()
         stats["edges"] = edges.count()
         if stats["edges"]:
             labels, stats["cc_rounds"], stats["clusters"] = connected_components(edges)
@@ -502,8 +500,6 @@ def _prepare(spark, paths: list[str], cfg: PrepareConfig, out: dict[str, Dataset
         out["dropped"].write(S.DROPPED.empty_table(), fingerprint)
     rows_prep = commit_sharded(out["prepared"], written_prep, fingerprint, num_shards)
     rows_turns = commit_sharded(out["turns"], written_turns, fingerprint, num_shards)
-    if edges is not None:
-        edges.unpersist()
     lap("write_dropped")
     if rows_prep != n_kept or rows_turns != n_turns:
         raise RuntimeError(f"prepare wrote {rows_prep} prepared / {rows_turns} turns, expected {n_kept} / {n_turns}")
