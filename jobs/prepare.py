@@ -55,29 +55,11 @@ _FILTER_INPUT = ["conversation_id", "messages", "language", "moderation_flagged"
 # ---------------------------------------------------------------- Arrow <-> Spark schemas
 
 
-def spark_ddl(schema: pa.Schema) -> str:
-    """Spark DDL string of an Arrow schema (the types used in wfcore.schema)."""
+def spark_ddl(schema: pa.Schema):
+    """Spark schema of an Arrow schema (pyspark's own mapping, as assemble uses)."""
+    from pyspark.sql.pandas.types import from_arrow_schema
 
-    def t(tp: pa.DataType) -> str:
-        if pa.types.is_string(tp):
-            return "string"
-        if pa.types.is_int32(tp):
-            return "int"
-        if pa.types.is_int64(tp):
-            return "bigint"
-        if pa.types.is_boolean(tp):
-            return "boolean"
-        if pa.types.is_float64(tp):
-            return "double"
-        if pa.types.is_timestamp(tp):
-            return "timestamp"
-        if pa.types.is_list(tp):
-            return f"array<{t(tp.value_type)}>"
-        if pa.types.is_struct(tp):
-            return "struct<" + ",".join(f"{f.name}:{t(f.type)}" for f in tp) + ">"
-        raise TypeError(f"no Spark type for {tp}")
-
-    return ", ".join(f"`{f.name}` {t(f.type)}" for f in schema)
+    return from_arrow_schema(schema)
 
 
 def _cast_batch(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
