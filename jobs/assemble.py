@@ -227,7 +227,11 @@ def run(ctx: StageContext) -> None:
     cfg = ctx.cfg.assemble
     opts = P.PairOptions.from_config(cfg)
     P.load_hook(opts.safety_classifier)  # fail fast on a wrong hook, before any work
+    import time
+
+    t0 = time.time()
     spark = get_spark(cfg.spark or ctx.cfg.prepare.spark, app_name="wildfeedback-assemble")
+    ctx.record["phase_seconds"] = {"spark_session": round(time.time() - t0, 3)}
     prog = ctx.progress(total=4, unit="steps")
 
     from .spark import ObjectStorageBridge
@@ -240,11 +244,21 @@ def run(ctx: StageContext) -> None:
 
 
 def _assemble(ctx: StageContext, spark, bridge, opts, prog) -> None:
+    import time
+
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
     from pyspark.sql.pandas.types import from_arrow_schema
 
     cfg = ctx.cfg.assemble
+    phases = ctx.record.setdefault("phase_seconds", {})
+    t0 = time.time()
+
+    def lap(name: str) -> None:
+        nonlocal t0
+        phases[name] = round(time.time() - t0, 3)
+        t0 = time.time()
+
     turns = labelled_turns(spark, ctx.run, bridge)
     convs = conversations_with_turns(spark, ctx.run, turns, opts.harvest, bridge)
     cands = convs.mapInArrow(build_candidates_fn(opts), from_arrow_schema(CANDIDATES))
@@ -256,6 +270,7 @@ def _assemble(ctx: StageContext, spark, bridge, opts, prog) -> None:
     stats = {r["reject_reason"]: int(r["n"]) for r in summary if r["kind"] == KIND_SKIP}
     sft_rows = sum(int(r["n"]) for r in summary if r["kind"] == KIND_SFT)
     rows_out = sum(n for (_, r), n in counts.items() if r is None)
+    lap("candidates")
     prog.advance(2)
 
     parts = max(1, (cfg.spark or ctx.cfg.prepare.spark).shuffle_partitions // 4)
@@ -265,11 +280,13 @@ def _assemble(ctx: StageContext, spark, bridge, opts, prog) -> None:
         .sortWithinPartitions("split", "pair_id")
     )
     _write_committed(kept, ctx.run.table("pairs"), schema.PAIRS, ctx.fingerprint, rows_out, bridge)
+    lap("write_pairs")
     sft = cands.where(F.col("kind") == KIND_SFT).select(
         F.col("pair_id").alias("sft_id"), "conversation_id", "message_index", "source", "cluster_id", "prompt",
         F.col("chosen").alias("response"), "categories", "split", F.col("chosen_model").alias("model"), "detector",
     )
     _write_committed(sft.coalesce(1).sortWithinPartitions("sft_id"), ctx.run.table("sft"), schema.SFT, ctx.fingerprint, sft_rows, bridge)
+    lap("write_sft")
     prog.advance(1, rows=rows_out)
     cands.unpersist()
 
@@ -287,8 +304,6 @@ def _assemble(ctx: StageContext, spark, bridge, opts, prog) -> None:
     rec["pairs_by_type"] = by_type
     rec["harvest_skipped"] = stats
     rec["sft_rows"] = sft_rows
-
-    import time
 
     from wfcore.export import write_exports
 

@@ -19,6 +19,7 @@ from tests.modelstage_fixtures import (
     run_stage,
     turn_rows,
 )
+from wfcore import storage
 from wfcore.outputs import parse_detection, parse_preferences
 from wfcore.prompts import prompt_version
 from wfcore.rubric import DSAT_CATEGORIES, SAT_CATEGORIES
@@ -100,6 +101,23 @@ def test_detect_through_ray_data_and_vllm_one_valid_row_per_turn_and_resume(tmp_
     assert rec2["shards_skipped"] == 2 and rec2["shards_computed"] == 0
     assert run.table("feedback").files() == files
     assert (rec2["rows_in"], rec2["error_rows"], rec2["tokens_in"]) == (rec["rows_in"], rec["error_rows"], rec["tokens_in"])
+
+
+@pytest.mark.vllm
+def test_engine_that_cannot_start_fails_the_stage_with_its_cause(tmp_path, tiny_model, ray_runtime):
+    """A wrong engine argument: the stage ends at once with the engine's own error, commits
+    nothing, and does not restart the engine forever."""
+    from wfcore.engine import EngineDied
+
+    run = make_run(tmp_path, turn_rows(n_conversations=1, oversized=False))
+    cfg = model_config(run, tiny_model, detect={"engine": "vllm", "prefilter": "off", "max_retries": 0})
+    cfg.vllm.engine_kwargs["not_an_engine_argument"] = 1
+    with pytest.raises(EngineDied) as err:
+        run_stage("detect", run, cfg)
+    msg = str(err.value)
+    assert "failed to start" in msg and "not_an_engine_argument" in msg, msg
+    assert not run.table("feedback").is_committed()
+    assert not storage.list_files(storage.join(run.table("feedback").uri, "_shards"), ".json")
 
 
 def _feedback_rows(turns: list[dict]) -> list[dict]:

@@ -8,32 +8,10 @@ import shutil
 import signal
 import time
 
-import pytest
-
 from wfcore.run import STAGES, RunDir
 from wfcore.schema import PAIRS
 
-from .wf import popen, wf
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
-    out = tmp_path_factory.mktemp("corpus") / "wildchat"
-    wf("synth", "--conversations", "400", "--seed", "7", "--output", out)
-    return out
-
-
-@pytest.fixture(scope="module")
-def default_run(corpus, tmp_path_factory):
-    run = tmp_path_factory.mktemp("runs") / "default"
-    res = wf("run", "--input", corpus, "--run", run)
-    assert "pairs" in res.stdout
-    return run
-
-
-def _pairs(run) -> list[tuple]:
-    t = RunDir(run).table("pairs").read(PAIRS)
-    return sorted(zip(*(t.column(c).to_pylist() for c in ("pair_id", "chosen", "rejected", "split", "pair_type")), strict=True))
+from .wf import pair_rows, popen, wf
 
 
 def test_every_stage_accounts_for_every_row(default_run):
@@ -93,12 +71,12 @@ def test_trl_export_loads_with_datasets(default_run):
 
 
 def test_rerun_skips_every_committed_stage_and_changes_nothing(default_run):
-    before = _pairs(default_run)
+    before = pair_rows(default_run)
     started = {s: r["started_at"] for s, r in RunDir(default_run).manifest()["stages"].items()}
     res = wf("run", "--run", default_run, "--input", RunDir(default_run).manifest()["input"]["uri"])
     assert res.stderr.count("skipped") == len(STAGES)
     assert {s: r["started_at"] for s, r in RunDir(default_run).manifest()["stages"].items()} == started
-    assert _pairs(default_run) == before
+    assert pair_rows(default_run) == before
 
 
 def test_changing_a_stage_config_recomputes_that_stage_and_later_only(default_run, tmp_path):
@@ -145,9 +123,9 @@ def _wait_for(pred, timeout: float, proc) -> None:
     raise AssertionError("kill point never reached")
 
 
-def test_run_killed_in_a_spark_stage_resumes_to_the_same_pairs(corpus, default_run, tmp_path):
+def test_run_killed_in_a_spark_stage_resumes_to_the_same_pairs(default_corpus, default_run, tmp_path):
     run = tmp_path / "killed"
-    proc = popen("run", "--input", corpus, "--run", run)
+    proc = popen("run", "--input", default_corpus, "--run", run)
     rd = RunDir(run)
     _wait_for(lambda: rd.stage("prepare").get("status") == "running", 600, proc)
     time.sleep(3)  # inside the Spark job
@@ -158,6 +136,6 @@ def test_run_killed_in_a_spark_stage_resumes_to_the_same_pairs(corpus, default_r
     assert not rd.table("turns").is_committed(), "a killed Spark stage leaves nothing that looks whole"
     ingest_started = rd.stage("ingest")["started_at"]
 
-    wf("run", "--input", corpus, "--run", run)
+    wf("run", "--input", default_corpus, "--run", run)
     assert rd.stage("ingest")["started_at"] == ingest_started, "committed ingest is not recomputed"
-    assert _pairs(run) == _pairs(default_run)
+    assert pair_rows(run) == pair_rows(default_run)

@@ -4,16 +4,18 @@ model stage: the rerun recomputes only unfinished shards and yields the same pai
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import time
 
+import psutil
 import pytest
 
 from wfcore import storage
 from wfcore.run import STAGES, RunDir
 from wfcore.schema import PAIRS, RESPONSES
 
-from .wf import popen, wf
+from .wf import pair_rows, popen, wf
 
 pytestmark = pytest.mark.vllm
 
@@ -59,24 +61,33 @@ def small_corpus(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def vllm_run(small_corpus, tiny_model, tmp_path_factory):
+def prepared(small_corpus, tiny_model, tmp_path_factory):
+    """ingest + prepare once (Spark); every run below starts from a copy of this run directory
+    and skips both stages by fingerprint, as a user's rerun with a changed model config would."""
+    run = tmp_path_factory.mktemp("vruns") / "prepared"
+    wf("run", "--input", small_corpus, "--run", run, "--until", "prepare", *_sets(tiny_model), timeout=900)
+    return run
+
+
+def _fork(prepared, dest):
+    shutil.copytree(prepared, dest)
+    return dest
+
+
+@pytest.fixture(scope="module")
+def vllm_run(small_corpus, tiny_model, prepared, tmp_path_factory):
     """All three model stages on the engine (vLLM profile), one engine plan per stage."""
-    run = tmp_path_factory.mktemp("vruns") / "all-model-stages"
+    run = _fork(prepared, tmp_path_factory.mktemp("vruns") / "all-model-stages")
     wf("run", "--input", small_corpus, "--run", run, *_sets(tiny_model, **MODEL_STAGES), timeout=1500)
     return run
 
 
 @pytest.fixture(scope="module")
-def detect_run(small_corpus, tiny_model, tmp_path_factory):
-    """Uninterrupted baseline for the kill test: detect on the engine, pairs harvested."""
-    run = tmp_path_factory.mktemp("vruns") / "uninterrupted"
+def detect_run(small_corpus, tiny_model, prepared, tmp_path_factory):
+    """Uninterrupted baseline for the failure tests: detect on the engine, pairs harvested."""
+    run = _fork(prepared, tmp_path_factory.mktemp("vruns") / "uninterrupted")
     wf("run", "--input", small_corpus, "--run", run, *_sets(tiny_model), timeout=1500)
     return run
-
-
-def _pairs(run) -> list[tuple]:
-    t = RunDir(run).table("pairs").read(PAIRS)
-    return sorted(zip(*(t.column(c).to_pylist() for c in ("pair_id", "chosen", "rejected", "split")), strict=True))
 
 
 def _feedback(run) -> list[tuple]:
@@ -105,33 +116,86 @@ def test_vllm_profile_run_builds_generated_pairs_and_accounts_for_rows(vllm_run)
         assert p["prompt"][-1]["role"] == "user"
 
 
-def test_run_killed_in_a_model_stage_recomputes_only_unfinished_shards(small_corpus, tiny_model, detect_run, tmp_path):
-    run = tmp_path / "killed"
+def _engine_workers() -> list[psutil.Process]:
+    """Ray actor processes serving the vLLM engine stage (their title names the UDF)."""
+    out = []
+    for p in psutil.process_iter(["cmdline"]):
+        try:
+            if any("vLLMEngineStageUDF" in part for part in (p.info["cmdline"] or [])):
+                out.append(p)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return out
+
+
+def _wait_for(pred, proc, what: str, timeout: float = 900) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if pred():
+            return
+        if proc.poll() is not None:
+            raise AssertionError(f"run ended before {what}: {proc.stderr.read()[-3000:]}")
+        time.sleep(0.2)
+    raise AssertionError(f"{what}: never happened")
+
+
+def test_dead_engine_fails_the_stage_then_kills_and_reruns_resume_to_the_same_output(small_corpus, tiny_model, prepared, detect_run, tmp_path):
+    """One run directory through three failures a real corpus meets, then a clean finish:
+
+    1. the engine dies on every start (an OOM kill at each load): the stage must fail with a
+       message naming ``vllm.max_engine_restarts`` instead of restarting forever, and keep the
+       shards it committed;
+    2. the whole run is SIGKILLed between shard commits;
+    3. the rerun recomputes only the shards not yet committed and gives the same feedback and
+       pairs as an uninterrupted run.
+    One shard per engine plan, so both failures land between shard commits (a throughput knob:
+    not part of the fingerprint).
+    """
+    run = _fork(prepared, tmp_path / "failing")
     rd = RunDir(run)
     shards_dir = storage.join(rd.path("feedback"), "_shards")
-    # one shard per engine plan, so the kill lands between shard commits (a throughput knob:
-    # not part of the fingerprint)
-    proc = popen("run", "--input", small_corpus, "--run", run, *_sets(tiny_model, **{"vllm.shards_per_plan": 1}))
-    deadline = time.time() + 1200
-    while time.time() < deadline:
-        if rd.stage("detect").get("status") == "running" and storage.list_files(shards_dir, ".json"):
-            break
-        if proc.poll() is not None:
-            raise AssertionError(f"run ended before the kill point: {proc.stderr.read()[-3000:]}")
+    total = RunDir(detect_run).stage("detect")["shards_total"]
+    assert total >= 3, "needs shards to commit before, between and after the failures"
+
+    def committed() -> int:
+        return len(storage.list_files(shards_dir, ".json"))
+
+    # 1. dead engine: once a shard is committed, kill every engine worker as soon as it appears
+    sets = _sets(tiny_model, **{"vllm.shards_per_plan": 1, "vllm.max_engine_restarts": 1})
+    proc = popen("run", "--input", small_corpus, "--run", run, *sets)
+    _wait_for(lambda: committed() >= 1, proc, "first shard commit")
+    killed: set[int] = set()
+    deadline = time.time() + 600
+    while proc.poll() is None and time.time() < deadline:
+        for p in _engine_workers():
+            if p.pid not in killed:
+                killed.add(p.pid)
+                p.kill()
         time.sleep(0.2)
-    else:
-        raise AssertionError("kill point never reached")
+    assert proc.poll() is not None, "a dead engine must fail the stage, not hang the run"
+    err = proc.stderr.read()
+    assert proc.returncode == 1, err[-3000:]
+    assert "vllm.max_engine_restarts=1" in err, err[-3000:]
+    assert len(killed) >= 2, "the engine was restarted once before the stage gave up"
+    rec = rd.stage("detect")
+    assert rec["status"] == "failed" and "max_engine_restarts" in rec.get("error", ""), rec
+    after_dead = committed()
+    assert 1 <= after_dead < total, "shards committed before the engine died are kept"
+
+    # 2. SIGKILL the whole run once one more shard is committed
+    proc = popen("run", "--input", small_corpus, "--run", run, *_sets(tiny_model, **{"vllm.shards_per_plan": 1}))
+    _wait_for(lambda: committed() > after_dead, proc, "a shard commit after the restart")
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait(timeout=60)
-    committed_before = len(storage.list_files(shards_dir, ".json"))
+    committed_before = committed()
     assert rd.stage("detect")["status"] == "running"
-    total = RunDir(detect_run).stage("detect")["shards_total"]
-    assert 1 <= committed_before < total, "the kill must land between shards of detect"
+    assert after_dead < committed_before < total, "the kill must land between shards of detect"
 
+    # 3. finish: only the missing shards are computed; same output as the uninterrupted run
     wf("run", "--input", small_corpus, "--run", run, *_sets(tiny_model), timeout=1500)
     rec = rd.stage("detect")
     assert rec["shards_skipped"] == committed_before
     assert rec["shards_computed"] == total - committed_before
     assert rd.table("feedback").num_rows() == rd.table("turns").num_rows(), "no duplicate or missing rows"
-    assert _pairs(run) == _pairs(detect_run)
+    assert pair_rows(run) == pair_rows(detect_run)
     assert _feedback(run) == _feedback(detect_run)

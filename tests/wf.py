@@ -15,6 +15,9 @@ TEST_ENV = {
     "PYSPARK_PYTHON": sys.executable,
 }
 
+# `wildfeedback synth` arguments of the end-to-end corpus (tests/conftest.py: default_corpus)
+DEFAULT_CORPUS = ("--conversations", "400", "--seed", "7")
+
 
 def wf(*args: str, timeout: float = 900, env: dict | None = None, check: bool = True) -> subprocess.CompletedProcess:
     res = subprocess.run(
@@ -38,3 +41,13 @@ def popen(*args: str, env: dict | None = None) -> subprocess.Popen:
         env={**os.environ, **TEST_ENV, **(env or {})},
         start_new_session=True,
     )
+
+
+def pair_rows(run) -> list[tuple]:
+    """A run's pairs as sorted (pair_id, chosen, rejected, split, pair_type) tuples, for comparing runs."""
+    from wfcore.run import RunDir
+    from wfcore.schema import PAIRS
+
+    t = RunDir(str(run)).table("pairs").read(PAIRS)
+    cols = ("pair_id", "chosen", "rejected", "split", "pair_type")
+    return sorted(zip(*(t.column(c).to_pylist() for c in cols), strict=True))

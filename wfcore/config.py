@@ -81,6 +81,7 @@ class VllmConfig(Strict):
     shards_per_plan: int = Field(64, ge=1, description="Turn shards sent through one Ray Data plan (one engine start per plan and retry round; each shard still commits as soon as its answers are final, so a larger value costs no resume granularity).")
     tokenize_stages: bool = Field(True, description="Tokenize and detokenize in separate Ray Data stages (False: the engine does it, fewer actors to start).")
     cpu_stage_num_cpus: float = Field(0.25, gt=0, description="CPUs reserved per worker of the light Ray Data stages (chat template, tokenize, pre/postprocess).")
+    max_engine_restarts: int = Field(2, ge=0, description="Restarts of a dead engine replica (crashed engine process, OOM kill) per plan before the stage fails with a message; committed shards are kept and a rerun resumes (Ray Data's own default restarts forever, so a broken engine would hang the run).")
 
 
 class OpenAIConfig(Strict):

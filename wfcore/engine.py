@@ -232,6 +232,32 @@ def _project(row: dict) -> dict:
     return {c: row.get(c, "" if c in ("text", "finish_reason", "error", "key") else 0) for c in _RESULT_COLUMNS}
 
 
+ENGINE_STAGE = "vLLMEngineStage"
+
+
+def bound_engine_restarts(processor, max_restarts: int) -> None:
+    """Cap how often Ray restarts a dead engine actor in this plan.
+
+    Ray Data starts map actors with ``max_restarts=-1`` and ``max_task_retries=-1``, and the vLLM
+    stage exits its actor on a fatal engine error (``EngineDeadError``) so that Ray restarts it.
+    An engine that dies on every batch (a crashing kernel, an OOM kill at each load) is then
+    restarted forever and the stage never ends. With a bound, the plan fails once the actor has
+    died ``max_restarts + 1`` times; ``run_requests`` turns that into ``EngineDied``.
+    (Actors that die while starting are already bounded by Ray Data's
+    ``max_consecutive_actor_init_deaths``, default 0.)
+    """
+    stage = processor.stages.get(ENGINE_STAGE)
+    if stage is None:
+        raise RuntimeError(f"Ray Data LLM processor has no {ENGINE_STAGE} (stages: {list(processor.stages)})")
+    stage.map_batches_kwargs["max_restarts"] = int(max_restarts)
+    # a task whose actor died is retried on the restarted actor, at most as often as it restarts
+    stage.map_batches_kwargs["max_task_retries"] = int(max_restarts)
+
+
+class EngineDied(RuntimeError):
+    """The engine of a plan died more often than allowed; the stage cannot go on."""
+
+
 def build(spec: EngineSpec, sampling: dict, json_schema: dict | None):
     """The Ray Data LLM processor for ``spec`` (not yet applied to a dataset)."""
     from ray.data.llm import build_processor
@@ -243,13 +269,15 @@ def build(spec: EngineSpec, sampling: dict, json_schema: dict | None):
             # ("CPU Generator does not use offset"), and Ray then restarts the actor forever.
             # On CPU, sampling with temperature > 0 is therefore unseeded (not reproducible).
             sampling = {k: v for k, v in sampling.items() if k != "seed"}
-        return build_processor(
+        processor = build_processor(
             vllm_processor_config(spec.cfg),
             preprocess=_VllmPre(sampling, json_schema),
             postprocess=_vllm_post,
             preprocess_map_kwargs=small,
             postprocess_map_kwargs=small,
         )
+        bound_engine_restarts(processor, spec.cfg.vllm.max_engine_restarts)
+        return processor
     return build_processor(
         http_processor_config(spec.cfg),
         preprocess=_HttpPre(spec.model_id, sampling, json_schema),
@@ -279,5 +307,45 @@ def run_requests(
     out = processor(ds).map(_project, num_cpus=spec.cfg.vllm.cpu_stage_num_cpus)
     # batch_size=None: hand over each block as the plan finishes it, so the caller can commit a
     # shard while later shards are still generating (a fixed size would buffer across blocks).
-    for batch in out.iter_batches(batch_format="pyarrow", batch_size=None):
-        yield from batch.to_pylist()
+    try:
+        for batch in out.iter_batches(batch_format="pyarrow", batch_size=None):
+            yield from batch.to_pylist()
+    except Exception as e:  # noqa: BLE001
+        if spec.kind != "vllm" or not _is_actor_death(e):
+            raise
+        if "creation task" in str(e):
+            raise EngineDied(
+                f"the vLLM engine for {spec.model_id} failed to start (check vllm.model, vllm.engine_kwargs and "
+                f"the engine log above): {_root_cause(e)}"
+            ) from e
+        raise EngineDied(
+            f"the vLLM engine for {spec.model_id} died {spec.cfg.vllm.max_engine_restarts + 1} times in one plan "
+            f"(vllm.max_engine_restarts={spec.cfg.vllm.max_engine_restarts}); shards already committed are kept, "
+            f"a rerun resumes. Last error: {_root_cause(e)}"
+        ) from e
+
+
+def _is_actor_death(e: BaseException) -> bool:
+    """Whether ``e`` (or an exception it wraps) says an actor died (Ray's ActorDiedError family)."""
+    from ray.exceptions import ActorDiedError, ActorUnavailableError, RayActorError
+
+    seen: set[int] = set()
+    cur: BaseException | None = e
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        if isinstance(cur, (ActorDiedError, RayActorError, ActorUnavailableError)):
+            return True
+        cause = getattr(cur, "cause", None)
+        cur = cause if isinstance(cause, BaseException) else (cur.__cause__ or cur.__context__)
+    return "ActorDiedError" in str(e) or "actor died" in str(e).lower()
+
+
+def _root_cause(e: BaseException) -> str:
+    """The most specific line of a Ray error: the innermost ``SomeError: message`` line of its
+    text (Ray puts the remote traceback in the message), else its first line."""
+    import re
+
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(e))
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    causes = [ln for ln in lines if re.match(r"^[A-Za-z_][\w.]*(Error|Exception|Exit)\b.*:", ln)]
+    return ((causes or lines or [type(e).__name__])[-1])[:400]

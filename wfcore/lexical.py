@@ -31,6 +31,7 @@ benchmarks/detector_quality.py prints the trade-off on those and on ReDial + CCP
 
 from __future__ import annotations
 
+import math
 import re
 from bisect import bisect_right
 from dataclasses import dataclass, field
@@ -45,6 +46,7 @@ PREFILTER_THRESHOLD = 0.4
 SCAN_CHARS = 600  # cues are looked for in the opening of the message only
 REPEAT_JACCARD = 0.5
 REPEAT_CONTAINMENT = 0.8
+PREFILTER_WEIGHTS: dict[str, float] = {}
 
 
 @dataclass
@@ -58,6 +60,8 @@ class Detection:
     sat_strength: float = 0.0  # strongest SAT cue, 0..1 (a politeness pivot is 0.5)
     dsat_strength: float = 0.0  # strongest DSAT cue, 0..1
     score: float = 0.0  # prefilter score, 0..1: ``candidate`` is ``score >= PREFILTER_THRESHOLD``
+    # the prefilter's cue families for this turn (``prefilter_features``), for inspection/refits
+    features: dict[str, float] = field(default_factory=dict, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -379,6 +383,73 @@ _NORMALISE = str.maketrans({"’": "'", "‘": "'", "`": "'", "“": '"', "”":
 _SAT_POLITENESS = frozenset({"Gratitude", "Acknowledgment", "Praise"})
 
 
+# ---------------- prefilter: a logistic score over generic cue families ----------------
+# Cue families read by the prefilter (``prefilter_features``): generic English phrasings of how a
+# user reacts and of what the assistant just did. Each is one precompiled regex; the weights
+# that combine them are in ``PREFILTER_WEIGHTS``.
+_PF_QUESTION_OPEN = re.compile(
+    r"^\W*(?:what|what's|which|where|when|who|whose|how|is|are|was|were|does|do|did|can|could|would|will|may|should|shall)\b"
+)
+_PF_REQUEST_OPEN = re.compile(
+    r"^\W*(?:i (?:need|want|would like|am looking|'m looking|have to|must)|i'd like|we (?:need|want|would like|'d like)"
+    r"|find|book|get|search|look for|show|tell|give|please|help|hi|hello|hey|write|make|create|explain|list)\b"
+)
+_PF_NO_OPEN = re.compile(r"^\W*(?:no+|nope|nah|not|never|negative)\b")
+_PF_THANKS = re.compile(r"\b(?:thanks?|thank you|thx|ty|appreciate)\b")
+_PF_CLOSING = re.compile(
+    r"\b(?:bye|goodbye|that'?s all|that is all|that will be all|that'?s it|nothing else|no more|all set"
+    r"|have a (?:good|great|nice|lovely) \w+|i'?m (?:good|done|set)(?: now| for now)?)\b"
+)
+_PF_ALTERNATIVE = re.compile(r"\b(?:another|other|others|else|different|instead|rather|alternatives?)\b")
+_PF_DISLIKE = re.compile(
+    r"\b(?:don't|didn't|do not|did not|never|not|doesn't|isn't|wasn't)\s+(?:really |much |a |that |too |very )?"
+    r"(?:like|love|enjoy|care|fan|into|interested|seen|watched|heard|sure|know)\b|\b(?:hate|dislike|boring)\b"
+)
+_PF_HEDGE = re.compile(r"\b(?:i don't know|dunno|not sure|no idea|i guess|maybe|perhaps|i think)\b")
+_PF_APOLOGY = re.compile(r"\b(?:sorry|unfortunately|apologi[sz]e|i'm afraid|i am afraid|regret)\b")
+_PF_FAILURE = re.compile(
+    r"\b(?:no (?:results?|matches|availability|options?)|(?:couldn't|could not|can't|cannot|unable to|wasn't able to"
+    r"|was not able to|failed to|not able to) (?:find|book|make|complete|locate|get|reserve|do|help|provide|access)"
+    r"|not (?:available|possible)|unavailable|fully booked|booked up|there (?:are|is|were|was) no"
+    r"|none (?:available|found)|nothing (?:available|found|matches)|(?:don't|do not) have (?:any|that|access)"
+    r"|as an ai|i (?:am|'m) (?:unable|not able)|i cannot|i can't)\b"
+)
+_PF_DONE = re.compile(
+    r"\b(?:booked|reserved|confirmed|successfully|done|all set|reference|purchased|scheduled"
+    r"|has been (?:made|booked|placed|set|added|sent|transferred|completed|updated)|is (?:booked|reserved|confirmed))\b"
+)
+_PF_ANYTHING_ELSE = re.compile(
+    r"\b(?:anything else|something else|any other|help you with|further assistance|more help|else i can|else can i)\b"
+)
+_PF_CONFIRM = re.compile(
+    r"\b(?:is that (?:right|correct|ok|okay|fine)|please confirm|to confirm|correct\?|right\?"
+    r"|would you like (?:me )?to (?:book|reserve|make|buy|purchase|go ahead|proceed)|shall i|should i|do you want (?:me )?to)"
+)
+_PF_OFFER = re.compile(
+    r"\b(?:i found|i have found|i've found|there (?:are|is) \d+|how about|what about|i recommend|i suggest"
+    r"|i would recommend|i'd recommend|you (?:might|may|would|could) (?:like|enjoy|try)|have you (?:seen|tried|heard)"
+    r"|do you like|(?:one|an) option is|i can suggest|check out|here (?:is|are)|here's)\b"
+)
+_PF_ASKS = re.compile(
+    r"^\W*(?:what|which|where|when|who|how|do you have|did you have|is there|what's|can you tell me|could you tell me"
+    r"|would you prefer|do you prefer)\b"
+)
+_PF_FAREWELL = re.compile(
+    r"\b(?:goodbye|bye|have a (?:good|great|nice|wonderful|lovely)|enjoy|you're welcome|glad (?:i|to)|my pleasure|thank you for)\b"
+)
+_PF_CLARIFY = re.compile(
+    r"\b(?:what do you mean|could you (?:clarify|repeat|rephrase)|can you (?:clarify|repeat|rephrase)"
+    r"|i (?:don't|do not|didn't) understand|say (?:that )?again|more specific|which one)\b"
+)
+_PF_DIGIT = re.compile(r"\d")
+_PF_USER_LEN = ((2, "u_len_le2"), (5, "u_len_3_5"), (9, "u_len_6_9"), (15, ""), (29, "u_len_16_29"))
+_PF_RESP_LEN = ((5, "r_len_le5"), (11, "r_len_6_11"), (24, ""))
+_PF_INTERACT_USER = ("u_no", "u_affirm", "u_thanks", "u_closing", "u_question_open", "u_alternative")
+_PF_INTERACT_RESP = (
+    "r_apology", "r_confirm", "r_anything_else", "r_offer", "r_asks", "r_done", "r_ends_question",
+)
+
+
 def _content_tokens(text: str) -> set[str]:
     return {t for t in _TOKEN.findall(text.lower()) if t not in _STOP}
 
@@ -405,49 +476,131 @@ def _position_factor(seg: int, start: int, sat: bool) -> float:
     return 0.5 if sat else 0.7
 
 
-def prefilter_score(
+def prefilter_features(
     text: str,
-    sat_strength: float,
-    dsat_strength: float,
-    dsat_categories: list[str],
-    refused: bool,
-    repeat_jac: float,
-    response: str | None,
-) -> float:
-    """How likely a turn carries feedback, 0..1 (the prefilter ranks turns by it).
+    response: str | None = None,
+    previous_user_message: str | None = None,
+    *,
+    n_words: int | None = None,
+    sat_strength: float = 0.0,
+    dsat_strength: float = 0.0,
+    repeat: tuple[float, float] = (0.0, 0.0),
+) -> dict[str, float]:
+    """The cue families the prefilter weighs (name -> value; absent = 0), for one user turn.
 
-    Starts from the strongest rubric cue, raised by how the turn opens: a reaction ("no",
-    "actually", "that's ...", "oh", an exclamation, "you" near a negation) is likely feedback;
-    a bare "yes"/"ok" less so; a repeat of the previous request, a reply to a refusal or a
-    negation/persistence word anywhere early are weaker hints. A turn that opens as a plain new
-    request or question ("what is ...", "can you book ...", "I need ...") with no reaction is
-    damped unless its cue is itself a refinement of the response ("can you make it shorter").
-    Levels chosen on USS SGD + MultiWOZ (see benchmarks/detector_quality.py).
+    ``text`` is the lower-cased, normalised opening of the user message (as ``classify`` reads
+    it); ``classify`` passes its cue strengths and repeat similarity, the rest is read here:
+
+    - the user message: how it opens (yes/ok, no, a reaction, a question, a new request), "!",
+      "?", "you" near a negation, thanks, closing words, asking for something else, a negated
+      preference, hedging, length, a repeat of the previous request (``rep_*``), how many of its
+      words echo the response (picking up what was offered) or are new (a topic shift);
+    - the assistant response: an apology or failure, a completed action, a question at the
+      end, "anything else?", a confirmation request, an offer, a slot question, a farewell, a
+      clarification request, numbers, length;
+    - position: the first user reply of a conversation the assistant opened;
+    - the products of a few opener and response families ("no" after "anything else?" is a
+      closing, "no" after "is that right?" a correction).
     """
-    score = max(sat_strength, dsat_strength)
+    f: dict[str, float] = {}
     head = text[:200]
-    reaction = (
-        bool(_OPEN_REACTION.match(text))
-        or "!" in head
-        or ("you" in head and bool(_YOU_NEG.search(head)))
-    )
-    if reaction:
-        score = max(score, 0.6)
-    if _OPEN_AFFIRM.match(text):
-        score = max(score, 0.35 if "?" in head else 0.45)
-    if repeat_jac >= 0.2:
-        score = max(score, 0.3 + 0.4 * min(repeat_jac, 0.5))
-    if refused:
-        score = max(score, 0.35)
-    if _PREFILTER_CUE.search(text, 0, 160):
-        score = max(score, 0.4)
-    if (
-        not reaction
-        and max(sat_strength, dsat_strength) < SIGNAL_THRESHOLD
-        and _OPEN_REQUEST.match(text)
-    ):
-        score *= 0.6  # a plain new request or question whose only hints are weak ones
-    return min(score, 1.0)
+    if n_words is None:
+        n_words = len(_WORD.findall(text))
+
+    def flag(name: str, on: object) -> None:
+        if on:
+            f[name] = 1.0
+
+    flag("u_affirm", _OPEN_AFFIRM.match(text))
+    flag("u_no", _PF_NO_OPEN.match(text))
+    flag("u_reaction", _OPEN_REACTION.match(text))
+    flag("u_question_open", _PF_QUESTION_OPEN.match(text))
+    flag("u_request_open", _PF_REQUEST_OPEN.match(text))
+    flag("u_exclaim", "!" in head)
+    flag("u_question", "?" in text)
+    flag("u_you_neg", "you" in head and _YOU_NEG.search(head))
+    flag("u_hint", _PREFILTER_CUE.search(text, 0, 160))
+    flag("u_thanks", _PF_THANKS.search(head))
+    flag("u_closing", _PF_CLOSING.search(head))
+    flag("u_alternative", _PF_ALTERNATIVE.search(head))
+    flag("u_dislike", _PF_DISLIKE.search(head))
+    flag("u_hedge", _PF_HEDGE.search(head))
+    for top, name in _PF_USER_LEN:
+        if n_words <= top:
+            flag(name, name)
+            break
+    else:
+        f["u_len_30"] = 1.0
+    if sat_strength:
+        f["sat_strength"] = sat_strength
+    if dsat_strength:
+        f["dsat_strength"] = dsat_strength
+    flag("sat", sat_strength >= SIGNAL_THRESHOLD)
+    flag("dsat", dsat_strength >= SIGNAL_THRESHOLD)
+    if repeat[0]:
+        f["rep_jaccard"], f["rep_containment"] = repeat
+
+    if response:
+        resp = response if len(response) <= 600 else response[:300] + " " + response[-300:]
+        resp = resp.translate(_NORMALISE).lower()
+        tail = resp[-300:].rstrip()
+        flag("r_apology", _PF_APOLOGY.search(resp))
+        flag("r_failure", _PF_FAILURE.search(resp))
+        flag("r_done", _PF_DONE.search(resp))
+        flag("r_ends_question", tail.endswith("?"))
+        flag("r_anything_else", _PF_ANYTHING_ELSE.search(tail))
+        flag("r_confirm", _PF_CONFIRM.search(tail))
+        flag("r_offer", _PF_OFFER.search(resp))
+        flag("r_asks", _PF_ASKS.match(resp))
+        flag("r_farewell", _PF_FAREWELL.search(resp))
+        flag("r_clarify", _PF_CLARIFY.search(resp))
+        flag("r_number", _PF_DIGIT.search(resp))
+        r_words = len(_WORD.findall(response[:2000]))
+        for top, name in _PF_RESP_LEN:
+            if r_words <= top:
+                flag(name, name)
+                break
+        else:
+            f["r_len_25"] = 1.0
+        user = _content_tokens(text)
+        if user:
+            said = _content_tokens(response[:2000])
+            before = _content_tokens(previous_user_message[:2000]) if previous_user_message else set()
+            f["echo"] = len(user & said) / len(user)
+            f["novel"] = len(user - said - before) / len(user)
+        flag("first_reply", previous_user_message is None)
+        for u in _PF_INTERACT_USER:
+            if u in f:
+                for r in _PF_INTERACT_RESP:
+                    if r in f:
+                        f[f"{u}*{r}"] = 1.0
+    return {k: v for k, v in f.items() if v}
+
+
+def prefilter_probability(
+    features: dict[str, float], weights: dict[str, float] | None = None
+) -> float:
+    """Logistic combination of ``features`` (``weights``: default ``PREFILTER_WEIGHTS``)."""
+    w = PREFILTER_WEIGHTS if weights is None else weights
+    z = w.get("bias", 0.0) + sum(w.get(k, 0.0) * v for k, v in features.items())
+    return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
+
+
+def prefilter_score(
+    features: dict[str, float],
+    sat_strength: float = 0.0,
+    dsat_strength: float = 0.0,
+    weights: dict[str, float] | None = None,
+) -> float:
+    """How likely a turn carries feedback, 0..1 (the prefilter passes turns with a high score).
+
+    The logistic probability of ``features`` (:func:`prefilter_probability`), raised to the
+    strength of any SAT/DSAT signal the rubric rules fire: a turn with a signal always scores
+    at least ``SIGNAL_THRESHOLD``, so at any threshold up to 0.5 it is a candidate.
+    """
+    signal = max(sat_strength, dsat_strength)
+    p = prefilter_probability(features, weights)
+    return min(1.0, max(p, signal if signal >= SIGNAL_THRESHOLD else 0.0))
 
 
 def classify(
@@ -543,14 +696,13 @@ def classify(
         hit("Unrealistic Expectation", 0.5, 0, 0)
 
     # repeat / rephrase of the previous request
-    repeat_jac = 0.0
+    repeat = (0.0, 0.0)
     if previous_user_message:
-        jac, contain = repeat_similarity(raw, previous_user_message)
+        jac, contain = repeat = repeat_similarity(raw, previous_user_message)
         if jac >= REPEAT_JACCARD or (contain >= REPEAT_CONTAINMENT and jac >= 0.3):
             hit("Revision", 0.9 if jac >= 0.7 else 0.75, 0, 0)
         elif jac >= 0.25:
             hit("Revision", 0.3, 0, 0)
-        repeat_jac = jac
 
     sat_scores = {c: s for c, s in scores.items() if c in SAT_CATEGORIES}
     dsat_scores = {c: s for c, s in scores.items() if c in DSAT_CATEGORIES}
@@ -589,11 +741,16 @@ def classify(
         seg = where[top[0]][0]
         det.evidence = raw[seg_starts[seg] : seg_ends[seg]].strip()[:200]
 
-    det.score = round(
-        prefilter_score(
-            text, sat_strength, dsat_strength, det.dsat_categories, refused, repeat_jac, response
-        ),
-        3,
+    features = prefilter_features(
+        text,
+        response,
+        previous_user_message,
+        n_words=n_words,
+        sat_strength=sat_strength,
+        dsat_strength=dsat_strength,
+        repeat=repeat,
     )
+    det.score = round(prefilter_score(features, sat_strength, dsat_strength), 3)
     det.candidate = det.score >= (PREFILTER_THRESHOLD if threshold is None else threshold)
+    det.features = features
     return det
