@@ -4,6 +4,31 @@ import os
 
 import pytest
 
+# ---------------------------------------------------------------- parallel runs (pytest-xdist)
+
+# `make test` runs two workers with ``--dist loadgroup``. Each test module is one group (its
+# module fixtures are built once), and every test that uses the shared end-to-end run
+# (``default_run``) joins one group so that run is built once. The longest groups are handed
+# out first so neither worker idles at the end.
+_LONGEST_FIRST = ("test_pipeline_vllm", "default_run", "test_model_stages", "test_prepare", "test_http_engine")
+
+
+def _group(item) -> str:
+    if "default_run" in getattr(item, "fixturenames", ()):
+        return "default_run"
+    return item.module.__name__.rsplit(".", 1)[-1]
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group(_group(item)))
+
+    def rank(item) -> int:
+        g = _group(item)
+        return _LONGEST_FIRST.index(g) if g in _LONGEST_FIRST else len(_LONGEST_FIRST)
+
+    items.sort(key=rank)  # stable: order within a group is kept
+
 # ---------------------------------------------------------------- object storage (real S3 protocol)
 
 _S3_ENV = {

@@ -15,7 +15,7 @@ from wfcore import storage
 from wfcore.run import STAGES, RunDir
 from wfcore.schema import PAIRS, RESPONSES
 
-from .wf import pair_rows, popen, wf
+from .wf import popen, wf
 
 pytestmark = pytest.mark.vllm
 
@@ -82,14 +82,6 @@ def vllm_run(small_corpus, tiny_model, prepared, tmp_path_factory):
     return run
 
 
-@pytest.fixture(scope="module")
-def detect_run(small_corpus, tiny_model, prepared, tmp_path_factory):
-    """Uninterrupted baseline for the failure tests: detect on the engine, pairs harvested."""
-    run = _fork(prepared, tmp_path_factory.mktemp("vruns") / "uninterrupted")
-    wf("run", "--input", small_corpus, "--run", run, *_sets(tiny_model), timeout=1500)
-    return run
-
-
 def _feedback(run) -> list[tuple]:
     t = RunDir(run).table("feedback").read()
     return sorted(zip(*(t.column(c).to_pylist() for c in ("turn_id", "sat", "dsat", "error")), strict=True))
@@ -139,22 +131,22 @@ def _wait_for(pred, proc, what: str, timeout: float = 900) -> None:
     raise AssertionError(f"{what}: never happened")
 
 
-def test_dead_engine_fails_the_stage_then_kills_and_reruns_resume_to_the_same_output(small_corpus, tiny_model, prepared, detect_run, tmp_path):
+def test_dead_engine_fails_the_stage_then_kills_and_reruns_resume_to_the_same_output(small_corpus, tiny_model, prepared, vllm_run, tmp_path):
     """One run directory through three failures a real corpus meets, then a clean finish:
 
     1. the engine dies on every start (an OOM kill at each load): the stage must fail with a
        message naming ``vllm.max_engine_restarts`` instead of restarting forever, and keep the
        shards it committed;
     2. the whole run is SIGKILLed between shard commits;
-    3. the rerun recomputes only the shards not yet committed and gives the same feedback and
-       pairs as an uninterrupted run.
+    3. the rerun recomputes only the shards not yet committed and gives the same feedback as the
+       uninterrupted ``vllm_run`` (same detect fingerprint: the other stages' keys are not part of it).
     One shard per engine plan, so both failures land between shard commits (a throughput knob:
     not part of the fingerprint).
     """
     run = _fork(prepared, tmp_path / "failing")
     rd = RunDir(run)
     shards_dir = storage.join(rd.path("feedback"), "_shards")
-    total = RunDir(detect_run).stage("detect")["shards_total"]
+    total = RunDir(vllm_run).stage("detect")["shards_total"]
     assert total >= 3, "needs shards to commit before, between and after the failures"
 
     def committed() -> int:
@@ -191,11 +183,11 @@ def test_dead_engine_fails_the_stage_then_kills_and_reruns_resume_to_the_same_ou
     assert rd.stage("detect")["status"] == "running"
     assert after_dead < committed_before < total, "the kill must land between shards of detect"
 
-    # 3. finish: only the missing shards are computed; same output as the uninterrupted run
-    wf("run", "--input", small_corpus, "--run", run, *_sets(tiny_model), timeout=1500)
+    # 3. finish detect: only the missing shards are computed; same output as the uninterrupted run
+    wf("run", "--input", small_corpus, "--run", run, "--until", "detect", *_sets(tiny_model), timeout=1500)
     rec = rd.stage("detect")
     assert rec["shards_skipped"] == committed_before
     assert rec["shards_computed"] == total - committed_before
     assert rd.table("feedback").num_rows() == rd.table("turns").num_rows(), "no duplicate or missing rows"
-    assert pair_rows(run) == pair_rows(detect_run)
-    assert _feedback(run) == _feedback(detect_run)
+    assert rec["fingerprint"] == RunDir(vllm_run).stage("detect")["fingerprint"]
+    assert _feedback(run) == _feedback(vllm_run)
