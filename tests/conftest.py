@@ -19,6 +19,7 @@ def _group(item) -> str:
     return item.module.__name__.rsplit(".", 1)[-1]
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which turns the marks into groups
 def pytest_collection_modifyitems(config, items):
     for item in items:
         item.add_marker(pytest.mark.xdist_group(_group(item)))

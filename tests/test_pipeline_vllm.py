@@ -108,14 +108,19 @@ def test_vllm_profile_run_builds_generated_pairs_and_accounts_for_rows(vllm_run)
         assert p["prompt"][-1]["role"] == "user"
 
 
-def _engine_workers() -> list[psutil.Process]:
-    """Ray actor processes serving the vLLM engine stage (their title names the UDF)."""
+def _engine_workers(proc) -> list[psutil.Process]:
+    """Ray actor processes serving the vLLM engine stage for the run ``proc`` (its local Ray
+    cluster's processes descend from it; other tests' engines on other xdist workers do not)."""
     out = []
-    for p in psutil.process_iter(["cmdline"]):
+    try:
+        descendants = psutil.Process(proc.pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return out
+    for p in descendants:
         try:
-            if any("vLLMEngineStageUDF" in part for part in (p.info["cmdline"] or [])):
+            if any("vLLMEngineStageUDF" in part for part in p.cmdline()):
                 out.append(p)
-        except (psutil.NoSuchProcess, psutil.AccessDenied):
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
             continue
     return out
 
@@ -159,7 +164,7 @@ def test_dead_engine_fails_the_stage_then_kills_and_reruns_resume_to_the_same_ou
     killed: set[int] = set()
     deadline = time.time() + 600
     while proc.poll() is None and time.time() < deadline:
-        for p in _engine_workers():
+        for p in _engine_workers(proc):
             if p.pid not in killed:
                 killed.add(p.pid)
                 p.kill()

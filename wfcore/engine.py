@@ -22,14 +22,18 @@ engine start per stage and retry round, not per shard. Ray, vLLM and aiohttp are
 lazily, inside functions.
 
 Why ``build_processor`` and not a long-lived ``vllm.LLM`` in a ``map_batches`` actor pool: the
-measurement (``benchmarks/llm_stages.py``, 25M-parameter random model, 188 detect prompts, on the
-shared 2-core CPU box at load average 13-26) gave Ray Data at 0.68x raw ``LLM.chat`` tokens/s
-including ``ray.init`` (0.74x without), both sides paying vLLM import and engine load (raw: 138 s
-of 369 s under that load). The gap is fixed per-plan start-up (Ray workers, vLLM import and
-engine load inside the actor), not per-token cost, so it shrinks as a plan carries more rows; it
-is not yet shown to be below 0.85x on an idle machine. An actor pool holding ``vllm.LLM`` would
-also save the restarts of retry rounds and of later stages on the same model; it is the next step
-if a quiet-machine measurement still shows the gap.
+library gives the chat-template/tokenize stages, continuous batching across Ray Data blocks,
+row-level error capture and the HTTP twin for free. Its cost is fixed per plan, not per token.
+Measured on an idle 2-core CPU machine (``benchmarks/llm_stages.py --conversations 100
+--max-turns 3 --max-tokens 64``: 25M-parameter random model, 188 detect prompts), Ray Data ran
+at 0.71x raw ``LLM.chat`` tokens/s including ``ray.init`` (0.75x without). Where the gap is:
+the Ray path spends about 37 s from plan start to model load (Ray worker start, ``ray.data.llm``
+and vLLM imports in the actor, then the spawned EngineCore process importing vLLM again),
+against 23 s for raw vLLM's import and load. Generation itself took 87 s against raw's 79 s.
+The gap therefore shrinks as a plan carries more rows, which is why one plan carries up to
+``shards_per_plan`` shards. A pool holding ``vllm.LLM`` would also save the restarts of retry
+rounds and of later stages on the same model; it is the next step if corpus-size measurements
+still show a gap.
 """
 
 from __future__ import annotations
