@@ -24,7 +24,7 @@ demo: setup
 	$(VENV)/bin/wildfeedback status $(RUN)
 
 test: setup
-	$(PY) -m pytest -q -rs --durations=25 -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder
+	$(PY) -m pytest -q -rs --durations=25 -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 lint: setup
 	$(VENV)/bin/ruff check wfcore jobs tests benchmarks

@@ -6,29 +6,20 @@ import pytest
 
 # ---------------------------------------------------------------- parallel runs (pytest-xdist)
 
-# `make test` runs two workers with ``--dist loadgroup``. Each test module is one group (its
-# module fixtures are built once), and every test that uses the shared end-to-end run
-# (``default_run``) joins one group so that run is built once. The longest groups are handed
-# out first so neither worker idles at the end.
-_LONGEST_FIRST = ("test_pipeline_vllm", "default_run", "test_model_stages", "test_prepare", "test_http_engine")
+# `make test` runs two workers with ``--dist loadfile`` (each file on one worker, so module
+# fixtures are built once; ``loadgroup`` cannot be used: pytest-xdist 3.8 sets the group suffix on
+# ``Item._nodeid``, which pytest 9 no longer reads). The longest files go first, with
+# ``--no-loadscope-reorder``, so neither worker idles at the end.
+_LONGEST_FIRST = ("test_pipeline_vllm", "test_pipeline", "test_model_stages", "test_prepare", "test_http_engine")
 
 
-def _group(item) -> str:
-    if "default_run" in getattr(item, "fixturenames", ()):
-        return "default_run"
-    return item.module.__name__.rsplit(".", 1)[-1]
-
-
-@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which turns the marks into groups
 def pytest_collection_modifyitems(config, items):
-    for item in items:
-        item.add_marker(pytest.mark.xdist_group(_group(item)))
-
     def rank(item) -> int:
-        g = _group(item)
-        return _LONGEST_FIRST.index(g) if g in _LONGEST_FIRST else len(_LONGEST_FIRST)
+        name = item.module.__name__.rsplit(".", 1)[-1]
+        return _LONGEST_FIRST.index(name) if name in _LONGEST_FIRST else len(_LONGEST_FIRST)
 
-    items.sort(key=rank)  # stable: order within a group is kept
+    items.sort(key=rank)  # stable: the order within a file is kept
+
 
 # ---------------------------------------------------------------- object storage (real S3 protocol)
 
