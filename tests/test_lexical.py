@@ -4,16 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from wfcore.lexical import (
-    PREFILTER_THRESHOLD,
-    PREFILTER_WEIGHTS,
-    SIGNAL_THRESHOLD,
-    Detection,
-    classify,
-    prefilter_feature_names,
-    prefilter_score,
-    repeat_similarity,
-)
+from wfcore.lexical import Detection, classify, repeat_similarity
 from wfcore.rubric import DSAT_CATEGORIES, SAT_CATEGORIES
 
 SAT_EXAMPLES = {
@@ -238,84 +229,3 @@ def test_prefilter_threshold_is_monotone_and_bounded() -> None:
     ]
     assert passed == sorted(passed, reverse=True)
     assert passed[0] == len(msgs) and passed[-1] == 0
-
-
-# ---------------- prefilter score (contracts of the cue families) ----------------
-BOOKED = "Your table is booked for Monday at 7 pm."
-
-
-def test_restated_request_scores_above_a_plain_new_question() -> None:
-    previous = "Find me a cheap Italian restaurant in the city centre for tonight"
-    response = "Pizza Roma is a cheap Italian place in the east. Would you like a table?"
-    restated = classify(
-        "I need a cheap Italian restaurant in the centre, for tonight", previous, response
-    )
-    plain = classify("What is their phone number?", previous, response)
-    assert restated.score > plain.score
-    assert restated.candidate and not plain.candidate
-
-
-def test_a_reply_to_an_apology_scores_above_the_same_reply_to_a_success() -> None:
-    previous = "book a table for Monday"
-    failed = classify("Is Tuesday free?", previous, "Sorry, there are no tables free on Monday.")
-    done = classify("Is Tuesday free?", previous, BOOKED)
-    assert failed.score > done.score
-    assert failed.candidate and not done.candidate
-
-
-def test_no_after_a_confirmation_question_scores_above_no_after_anything_else() -> None:
-    previous = "book a table for two"
-    correcting = classify(
-        "No, for four people.", previous, "A table for two at 7 pm, is that right?"
-    )
-    declining = classify(
-        "No, for four people.", previous, "Your table is booked. Anything else I can help with?"
-    )
-    assert correcting.score > declining.score
-
-
-def test_new_requests_and_questions_score_below_reactions_in_the_same_context() -> None:
-    previous = "book a table for Monday"
-    plain = [
-        classify(m, previous, BOOKED).score
-        for m in ("What is the address?", "I need a taxi to get there.", "Can you find a hotel?")
-    ]
-    reacting = [
-        classify(m, previous, BOOKED).score
-        for m in ("Hmm, that is later than I hoped.", "Oh, that was quick!", "Well, fine.")
-    ]
-    assert max(plain) < min(reacting)
-
-
-def test_prefilter_features_read_the_response_opening_and_end() -> None:
-    long_middle = " The menu has many dishes." * 40
-    feats = classify(
-        "ok",
-        "book it",
-        "Sorry, I couldn't find any free table." + long_middle + " Anything else?",
-    ).features
-    assert {"r_apology", "r_failure", "r_anything_else", "r_ends_question"} <= set(feats)
-    assert "u_affirm*r_anything_else" in feats
-    # "anything else" counts only at the end of the response, "is that right?" likewise
-    early = classify("ok", "book it", "Anything else? " + long_middle).features
-    assert "r_anything_else" not in early and "r_ends_question" not in early
-    assert not any(k.startswith("r_") for k in classify("ok", "book it", None).features)
-    feats = classify("Thanks, bye!", "book it", BOOKED).features
-    assert {"u_thanks", "u_closing", "u_exclaim", "r_done"} <= set(feats)
-
-
-def test_prefilter_features_and_weights_use_known_names() -> None:
-    names = prefilter_feature_names()
-    assert set(PREFILTER_WEIGHTS) - {"bias"} <= names
-    for m in (*SAT_EXAMPLES.values(), *DSAT_EXAMPLES.values()):
-        for msg in m:
-            assert set(classify(msg, "book a table", BOOKED + " Anything else?").features) <= names
-
-
-def test_a_turn_with_a_signal_stays_a_candidate_whatever_the_weights() -> None:
-    feats = {"u_thanks": 1.0}
-    hostile = {"bias": -30.0, "u_thanks": -30.0}
-    assert prefilter_score(feats, sat_strength=0.6, weights=hostile) >= SIGNAL_THRESHOLD
-    assert prefilter_score(feats, sat_strength=0.3, weights=hostile) < 0.01
-    assert 0.0 < prefilter_score({}, weights={"bias": 0.0}) == 0.5
-    assert 0.0 < PREFILTER_THRESHOLD <= SIGNAL_THRESHOLD  # the config's range: 0..0.5

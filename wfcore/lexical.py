@@ -20,21 +20,17 @@ How a turn is read (the method, in order):
    way to the complaint.
 
 ``sat``/``dsat`` are set when the strongest cue of that signal reaches ``SIGNAL_THRESHOLD``.
-``score`` (0..1, :func:`prefilter_score`) ranks turns for the prefilter role: a logistic
-score (``PREFILTER_WEIGHTS``) over generic cue families of the user message, of the assistant
-response it answers and of their combination (:func:`prefilter_features`: how the turn opens,
-"!", thanks/closing words, negation, hedging, length, a repeat of the previous request; an
-apology, failure, completed action, confirmation or slot question in the response; "no" after
-"anything else?" vs after "is that right?"), raised to the cue strength of any SAT/DSAT signal.
-``candidate`` is ``score >= threshold`` (default ``PREFILTER_THRESHOLD``); any threshold up to
-``SIGNAL_THRESHOLD`` keeps every turn with a signal. The weights were fitted on the USS crowd
-ratings (benchmarks/prefilter_fit.py); benchmarks/detector_quality.py prints the trade-off
-in-sample and held out (weights refitted leave-one-source-out and on dialogue halves).
+``score`` (0..1, :func:`prefilter_score`) ranks turns for the prefilter role: the strongest cue,
+raised by a reaction opener ("no", "actually", "that's ...", an exclamation), a bare "yes/ok",
+a partial repeat, a reply to a refusal or an early negation/persistence word, and damped when
+the turn opens as a plain new request with only weak hints. ``candidate`` is ``score >=
+threshold`` (default ``PREFILTER_THRESHOLD``, at most ``SIGNAL_THRESHOLD`` so every turn with a
+signal is a candidate). The levels and the default were chosen on USS SGD + MultiWOZ only;
+benchmarks/detector_quality.py prints the trade-off on those and on ReDial + CCPE held out.
 """
 
 from __future__ import annotations
 
-import math
 import re
 from bisect import bisect_right
 from dataclasses import dataclass, field
@@ -43,10 +39,9 @@ from wfcore.rubric import DSAT_CATEGORIES, SAT_CATEGORIES
 
 SIGNAL_THRESHOLD = 0.5
 CANDIDATE_THRESHOLD = 0.25
-# default prefilter operating point (``classify(..., threshold=...)`` overrides it): the score
-# is a probability of feedback (USS-calibrated), and 0.08 keeps recall of USS feedback turns
-# >= 0.90 held out (passing ~2/3 of turns; benchmarks/detector_quality.py, table 3)
-PREFILTER_THRESHOLD = 0.08
+# default prefilter operating point (``classify(..., threshold=...)`` overrides it); chosen on
+# the USS SGD + MultiWOZ turns only, ReDial + CCPE held out (benchmarks/detector_quality.py)
+PREFILTER_THRESHOLD = 0.4
 SCAN_CHARS = 600  # cues are looked for in the opening of the message only
 REPEAT_JACCARD = 0.5
 REPEAT_CONTAINMENT = 0.8
@@ -63,8 +58,6 @@ class Detection:
     sat_strength: float = 0.0  # strongest SAT cue, 0..1 (a politeness pivot is 0.5)
     dsat_strength: float = 0.0  # strongest DSAT cue, 0..1
     score: float = 0.0  # prefilter score, 0..1: ``candidate`` is ``score >= PREFILTER_THRESHOLD``
-    # the prefilter's cue families for this turn (``prefilter_features``), for inspection/refits
-    features: dict[str, float] = field(default_factory=dict, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -351,7 +344,7 @@ _PREFILTER_CUE = re.compile(
     r"(?<![\w'])(?:not|no|never|nothing|none|cannot|can't|cant|don't|dont|doesn't|doesnt|didn't|didnt|isn't|isnt|"
     r"won't|wont|aren't|still|i mean|why|as well|also|instead|hm+|hmm+|but)(?![\w'])|\bне\b|исправ|все равно|仍然|还是|不"
 )
-# how a turn opens: an agreement, or a reaction to the response
+# how a turn opens: a reaction to the response, or a plain new request / question
 _OPEN_AFFIRM = re.compile(
     r"^\W*(?:yes|yeah|yep|yup|ya|sure|ok|okay|alright|all right|fine|right|correct|confirmed?|of course|absolutely|definitely|exactly)\b"
 )
@@ -359,6 +352,20 @@ _OPEN_REACTION = re.compile(
     r"^\W*(?:no+|nope|nah|not|never|negative|sorry|actually|but|hm+|um+|uh+|well|wait|hold on|oops|oh+|ah+|wow|ugh|meh|really|seriously|why)\b"
     r"|^\W*(?:that|this|it|those|these)(?:'s| is| was| sounds| seems| looks| works| would| will| does| doesn't| isn't| wasn't|'ll| should)\b"
     r"|^\W*(?:sounds|seems|looks)\b"
+)
+_OPEN_REQUEST = re.compile(
+    r"^\W*(?:what|what's|how|when|where|which|who|does|do|did|is|are|was|were|can|could|would|will|may|might|should|shall|i|i'd|i'm|i'll|i've|my|we|we're|we'd|let's|please|find|book|get|show|tell|give|search|look|hi|hello|hey|also|and|the|a|an|any)\b"
+)
+# a request that opens with one of these cues is itself feedback on the response (a refinement)
+_REFINEMENT = frozenset(
+    {
+        "Negative Feedback",
+        "Factual Error",
+        "No Engagement",
+        "Lower Quality",
+        "Insufficient Detail",
+        "Style",
+    }
 )
 _SEGMENT = re.compile(r"[^.!?\n;]+[.!?;]*|[.!?\n;]+")
 _TOKEN = re.compile(r"\w+")
@@ -370,163 +377,6 @@ _STOP = frozenset(
 )
 _NORMALISE = str.maketrans({"’": "'", "‘": "'", "`": "'", "“": '"', "”": '"', "\u00a0": " "})
 _SAT_POLITENESS = frozenset({"Gratitude", "Acknowledgment", "Praise"})
-
-
-# ---------------- prefilter: a logistic score over generic cue families ----------------
-# Cue families read by the prefilter (``prefilter_features``): generic English phrasings of how a
-# user reacts and of what the assistant just did. Each is one precompiled regex; the weights
-# that combine them are in ``PREFILTER_WEIGHTS``.
-_PF_QUESTION_OPEN = re.compile(
-    r"^\W*(?:what|what's|which|where|when|who|whose|how|is|are|was|were|does|do|did|can|could|would|will|may|should|shall)\b"
-)
-_PF_REQUEST_OPEN = re.compile(
-    r"^\W*(?:i (?:need|want|would like|am looking|'m looking|have to|must)|i'd like|we (?:need|want|would like|'d like)"
-    r"|find|book|get|search|look for|show|tell|give|please|help|hi|hello|hey|write|make|create|explain|list)\b"
-)
-_PF_NO_OPEN = re.compile(r"^\W*(?:no+|nope|nah|not|never|negative)\b")
-_PF_ASKS = re.compile(
-    r"^\W*(?:what|which|where|when|who|how|do you have|did you have|is there|what's|can you tell me|could you tell me"
-    r"|would you prefer|do you prefer)\b"
-)
-
-
-def _families(**bodies: str) -> re.Pattern[str]:
-    """One regex for several cue families: a match's ``lastgroup`` names its family.
-
-    A single scan over the text (``finditer``) instead of one search per family: the
-    word-boundary alternations cost a few microseconds per family and text.
-    """
-    return re.compile(r"(?<![\w'])(?:" + "|".join(f"(?P<{k}>{v})" for k, v in bodies.items()) + ")")
-
-
-# in the opening of the user message
-_PF_USER_FAMILIES = _families(
-    u_thanks=r"(?:thanks?|thank you|thx|ty|appreciate)\b",
-    u_closing=r"(?:bye|goodbye|that'?s all|that is all|that will be all|that'?s it|nothing else"
-    r"|no more|all set|have a (?:good|great|nice|lovely) \w+|i'?m (?:good|done|set))\b",
-    u_hedge=r"(?:i don't know|dunno|not sure|no idea|i guess|maybe|perhaps|i think)\b",
-    u_dislike=r"(?:(?:don't|didn't|do not|did not|never|not|doesn't|isn't|wasn't)\s+"
-    r"(?:really |much |a |that |too |very )?(?:like|love|enjoy|care|fan|into|interested|seen|watched"
-    r"|heard|sure|know)|hate|dislike|boring)\b",
-    u_alternative=r"(?:another|other|others|else|different|instead|rather|alternatives?)\b",
-)
-# in the response: its opening and end (``r_anything_else``/``r_confirm`` count at the end only)
-_PF_RESPONSE_FAMILIES = _families(
-    r_apology=r"(?:sorry|unfortunately|apologi[sz]e|i'm afraid|i am afraid|regret)\b",
-    r_failure=r"(?:no (?:results?|matches|availability|options?)|(?:couldn't|could not|can't"
-    r"|cannot|unable to|wasn't able to|was not able to|failed to|not able to) (?:find|book|make"
-    r"|complete|locate|get|reserve|do|help|provide|access)|not (?:available|possible)|unavailable"
-    r"|fully booked|booked up|there (?:are|is|were|was) no|none (?:available|found)"
-    r"|nothing (?:available|found|matches)|(?:don't|do not) have (?:any|that|access)|as an ai"
-    r"|i (?:am|'m) (?:unable|not able)|i cannot|i can't)\b",
-    r_done=r"(?:booked|reserved|confirmed|successfully|done|all set|reference|purchased|scheduled"
-    r"|has been (?:made|booked|placed|set|added|sent|transferred|completed|updated)"
-    r"|is (?:booked|reserved|confirmed))\b",
-    r_clarify=r"(?:what do you mean|(?:could|can) you (?:clarify|repeat|rephrase|be more specific)"
-    r"|more specific|i (?:don't|do not|didn't) understand|say (?:that )?again|which one)\b",
-    r_anything_else=r"(?:anything else|something else|any other|help you with|further assistance"
-    r"|more help|else i can|else can i)\b",
-    r_confirm=r"(?:is that (?:right|correct|ok|okay|fine)\b|please confirm|to confirm|correct\?"
-    r"|right\?|would you like (?:me )?to (?:book|reserve|make|buy|purchase|go ahead|proceed)"
-    r"|shall i\b|should i\b|do you want (?:me )?to\b)",
-)
-_PF_TAIL_ONLY = frozenset({"r_anything_else", "r_confirm"})
-_PF_RESPONSE_WINDOW = 250  # chars scanned at each end of a long response
-
-# Weights of the prefilter's logistic score over ``prefilter_features``. Fitted (L2 logistic
-# regression, ``benchmarks/prefilter_fit.py``) on all 39,044 USS turns that follow a system
-# response, gold "carries feedback" = median crowd rating SAT or DSAT: in-sample for USS.
-# benchmarks/detector_quality.py refits them leave-one-source-out and on dialogue halves and
-# reports those held-out figures next to the in-sample ones.
-PREFILTER_WEIGHTS: dict[str, float] = {
-    "bias": -2.18,
-    "dsat": -0.09,
-    "dsat_strength": 0.58,
-    "first_reply": -1.18,
-    "r_anything_else": 0.13,
-    "r_apology": 0.52,
-    "r_asks": -0.34,
-    "r_clarify": 0.32,
-    "r_confirm": 0.31,
-    "r_done": -0.08,
-    "r_ends_question": -0.41,
-    "r_failure": 0.17,
-    "rep_containment": -0.04,
-    "rep_jaccard": 0.11,
-    "sat": -0.54,
-    "sat_strength": 1.72,
-    "u_affirm": 0.06,
-    "u_affirm*r_anything_else": -0.61,
-    "u_affirm*r_apology": -0.36,
-    "u_affirm*r_asks": 0.47,
-    "u_affirm*r_confirm": -0.36,
-    "u_affirm*r_done": -0.08,
-    "u_affirm*r_ends_question": 0.14,
-    "u_alternative": 0.13,
-    "u_alternative*r_anything_else": 0.33,
-    "u_alternative*r_asks": -0.13,
-    "u_alternative*r_confirm": -0.32,
-    "u_alternative*r_done": 0.45,
-    "u_alternative*r_ends_question": 0.12,
-    "u_closing": -0.28,
-    "u_closing*r_anything_else": 0.38,
-    "u_closing*r_apology": -0.44,
-    "u_closing*r_asks": 0.17,
-    "u_closing*r_confirm": -0.04,
-    "u_closing*r_done": 0.22,
-    "u_closing*r_ends_question": -0.36,
-    "u_dislike": 0.51,
-    "u_exclaim": 0.85,
-    "u_hedge": -0.24,
-    "u_hint": 0.15,
-    "u_len_16_29": -0.05,
-    "u_len_30": -0.43,
-    "u_len_3_5": 0.28,
-    "u_len_6_9": 0.04,
-    "u_len_le2": 0.09,
-    "u_no": 0.21,
-    "u_no*r_anything_else": -1.66,
-    "u_no*r_apology": -0.07,
-    "u_no*r_asks": 0.4,
-    "u_no*r_confirm": -0.22,
-    "u_no*r_done": 0.18,
-    "u_no*r_ends_question": 0.31,
-    "u_question": -0.17,
-    "u_question_open": -1.16,
-    "u_question_open*r_anything_else": -0.26,
-    "u_question_open*r_apology": 0.53,
-    "u_question_open*r_asks": 0.5,
-    "u_question_open*r_confirm": -0.21,
-    "u_question_open*r_done": -0.53,
-    "u_question_open*r_ends_question": 0.29,
-    "u_reaction": 0.49,
-    "u_request_open": -0.85,
-    "u_thanks": -0.12,
-    "u_thanks*r_anything_else": 0.2,
-    "u_thanks*r_apology": -0.22,
-    "u_thanks*r_asks": -0.12,
-    "u_thanks*r_confirm": -0.43,
-    "u_thanks*r_done": 0.24,
-    "u_thanks*r_ends_question": -0.16,
-    "u_you_neg": 0.27,
-}
-_PF_USER_LEN = ((2, "u_len_le2"), (5, "u_len_3_5"), (9, "u_len_6_9"), (15, ""), (29, "u_len_16_29"))
-_PF_INTERACT_USER = (
-    "u_no",
-    "u_affirm",
-    "u_thanks",
-    "u_closing",
-    "u_question_open",
-    "u_alternative",
-)
-_PF_INTERACT_RESP = (
-    "r_apology",
-    "r_confirm",
-    "r_anything_else",
-    "r_asks",
-    "r_done",
-    "r_ends_question",
-)
 
 
 def _content_tokens(text: str) -> set[str]:
@@ -555,125 +405,49 @@ def _position_factor(seg: int, start: int, sat: bool) -> float:
     return 0.5 if sat else 0.7
 
 
-def prefilter_features(
-    text: str,
-    response: str | None = None,
-    previous_user_message: str | None = None,
-    *,
-    n_words: int | None = None,
-    sat_strength: float = 0.0,
-    dsat_strength: float = 0.0,
-    repeat: tuple[float, float] = (0.0, 0.0),
-) -> dict[str, float]:
-    """The cue families the prefilter weighs (name -> value; absent = 0), for one user turn.
-
-    ``text`` is the lower-cased, normalised opening of the user message (as ``classify`` reads
-    it); ``classify`` passes its rubric cue strengths and the repeat similarity to the previous
-    request. The rest is read here, all generic English phrasings:
-
-    - the user message: how it opens (yes/ok, no, a reaction, a question, a new request), "!",
-      "?", "you" near a negation, negation/persistence words, thanks, closing words, asking for
-      something else, a negated preference, hedging, length;
-    - the assistant response: an apology, a failure or refusal, a completed action, a question
-      at the end, "anything else?", a confirmation request, a slot question ("which city?"), a
-      clarification request;
-    - position: the first user reply of a conversation the assistant opened;
-    - products of a few openers and response families ("no" after "anything else?" closes the
-      conversation, "no" after "is that right?" corrects it).
-    """
-    f: dict[str, float] = {}
-    head = text[:200]
-    if n_words is None:
-        n_words = len(_WORD.findall(text))
-
-    def flag(name: str, on: object) -> None:
-        if on:
-            f[name] = 1.0
-
-    flag("u_affirm", _OPEN_AFFIRM.match(text))
-    flag("u_no", _PF_NO_OPEN.match(text))
-    flag("u_reaction", _OPEN_REACTION.match(text))
-    flag("u_question_open", _PF_QUESTION_OPEN.match(text))
-    flag("u_request_open", _PF_REQUEST_OPEN.match(text))
-    flag("u_exclaim", "!" in head)
-    flag("u_question", "?" in text)
-    flag("u_you_neg", "you" in head and _YOU_NEG.search(head))
-    flag("u_hint", _PREFILTER_CUE.search(text, 0, 160))
-    for m in _PF_USER_FAMILIES.finditer(head):
-        f[m.lastgroup or ""] = 1.0
-    for top, name in _PF_USER_LEN:
-        if n_words <= top:
-            flag(name, name)
-            break
-    else:
-        f["u_len_30"] = 1.0
-    if sat_strength:
-        f["sat_strength"] = sat_strength
-    if dsat_strength:
-        f["dsat_strength"] = dsat_strength
-    flag("sat", sat_strength >= SIGNAL_THRESHOLD)
-    flag("dsat", dsat_strength >= SIGNAL_THRESHOLD)
-    if repeat[0]:
-        f["rep_jaccard"], f["rep_containment"] = repeat
-
-    if response:
-        w = _PF_RESPONSE_WINDOW
-        resp = response if len(response) <= 2 * w else response[:w] + "\n" + response[-w:]
-        resp = resp.translate(_NORMALISE).lower()
-        tail_from = len(resp) - w
-        for m in _PF_RESPONSE_FAMILIES.finditer(resp):
-            name = m.lastgroup or ""
-            if name not in _PF_TAIL_ONLY or m.start() >= tail_from:
-                f[name] = 1.0
-        flag("r_ends_question", resp.rstrip().endswith("?"))
-        flag("r_asks", _PF_ASKS.match(resp))
-        flag("first_reply", previous_user_message is None)
-        for u in _PF_INTERACT_USER:
-            if u in f:
-                for r in _PF_INTERACT_RESP:
-                    if r in f:
-                        f[f"{u}*{r}"] = 1.0
-    return {k: v for k, v in f.items() if v}
-
-
-def prefilter_feature_names() -> frozenset[str]:
-    """Every feature name :func:`prefilter_features` can produce (``PREFILTER_WEIGHTS`` keys)."""
-    users = (
-        *("u_affirm", "u_no", "u_reaction", "u_question_open", "u_request_open", "u_exclaim"),
-        *("u_question", "u_you_neg", "u_hint", "u_len_30"),
-        *_PF_USER_FAMILIES.groupindex,
-        *(name for _, name in _PF_USER_LEN if name),
-    )
-    responses = (*_PF_RESPONSE_FAMILIES.groupindex, "r_ends_question", "r_asks")
-    rest = ("sat_strength", "dsat_strength", "sat", "dsat", "rep_jaccard", "rep_containment")
-    pairs = (f"{u}*{r}" for u in _PF_INTERACT_USER for r in _PF_INTERACT_RESP)
-    return frozenset((*users, *responses, *rest, "first_reply", *pairs))
-
-
-def prefilter_probability(
-    features: dict[str, float], weights: dict[str, float] | None = None
-) -> float:
-    """Logistic combination of ``features`` (``weights``: default ``PREFILTER_WEIGHTS``)."""
-    w = PREFILTER_WEIGHTS if weights is None else weights
-    z = w.get("bias", 0.0) + sum(w.get(k, 0.0) * v for k, v in features.items())
-    return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
-
-
 def prefilter_score(
-    features: dict[str, float],
-    sat_strength: float = 0.0,
-    dsat_strength: float = 0.0,
-    weights: dict[str, float] | None = None,
+    text: str,
+    sat_strength: float,
+    dsat_strength: float,
+    dsat_categories: list[str],
+    refused: bool,
+    repeat_jac: float,
+    response: str | None,
 ) -> float:
-    """How likely a turn carries feedback, 0..1 (the prefilter passes turns with a high score).
+    """How likely a turn carries feedback, 0..1 (the prefilter ranks turns by it).
 
-    The logistic probability of ``features`` (:func:`prefilter_probability`), raised to the
-    strength of any SAT/DSAT signal the rubric rules fire: a turn with a signal always scores
-    at least ``SIGNAL_THRESHOLD``, so at any threshold up to 0.5 it is a candidate.
+    Starts from the strongest rubric cue, raised by how the turn opens: a reaction ("no",
+    "actually", "that's ...", "oh", an exclamation, "you" near a negation) is likely feedback;
+    a bare "yes"/"ok" less so; a repeat of the previous request, a reply to a refusal or a
+    negation/persistence word anywhere early are weaker hints. A turn that opens as a plain new
+    request or question ("what is ...", "can you book ...", "I need ...") with no reaction is
+    damped unless its cue is itself a refinement of the response ("can you make it shorter").
+    Levels chosen on USS SGD + MultiWOZ (see benchmarks/detector_quality.py).
     """
-    signal = max(sat_strength, dsat_strength)
-    p = prefilter_probability(features, weights)
-    return min(1.0, max(p, signal if signal >= SIGNAL_THRESHOLD else 0.0))
+    score = max(sat_strength, dsat_strength)
+    head = text[:200]
+    reaction = (
+        bool(_OPEN_REACTION.match(text))
+        or "!" in head
+        or ("you" in head and bool(_YOU_NEG.search(head)))
+    )
+    if reaction:
+        score = max(score, 0.6)
+    if _OPEN_AFFIRM.match(text):
+        score = max(score, 0.35 if "?" in head else 0.45)
+    if repeat_jac >= 0.2:
+        score = max(score, 0.3 + 0.4 * min(repeat_jac, 0.5))
+    if refused:
+        score = max(score, 0.35)
+    if _PREFILTER_CUE.search(text, 0, 160):
+        score = max(score, 0.4)
+    if (
+        not reaction
+        and max(sat_strength, dsat_strength) < SIGNAL_THRESHOLD
+        and _OPEN_REQUEST.match(text)
+    ):
+        score *= 0.6  # a plain new request or question whose only hints are weak ones
+    return min(score, 1.0)
 
 
 def classify(
@@ -769,13 +543,14 @@ def classify(
         hit("Unrealistic Expectation", 0.5, 0, 0)
 
     # repeat / rephrase of the previous request
-    repeat = (0.0, 0.0)
+    repeat_jac = 0.0
     if previous_user_message:
-        jac, contain = repeat = repeat_similarity(raw, previous_user_message)
+        jac, contain = repeat_similarity(raw, previous_user_message)
         if jac >= REPEAT_JACCARD or (contain >= REPEAT_CONTAINMENT and jac >= 0.3):
             hit("Revision", 0.9 if jac >= 0.7 else 0.75, 0, 0)
         elif jac >= 0.25:
             hit("Revision", 0.3, 0, 0)
+        repeat_jac = jac
 
     sat_scores = {c: s for c, s in scores.items() if c in SAT_CATEGORIES}
     dsat_scores = {c: s for c, s in scores.items() if c in DSAT_CATEGORIES}
@@ -814,16 +589,11 @@ def classify(
         seg = where[top[0]][0]
         det.evidence = raw[seg_starts[seg] : seg_ends[seg]].strip()[:200]
 
-    features = prefilter_features(
-        text,
-        response,
-        previous_user_message,
-        n_words=n_words,
-        sat_strength=sat_strength,
-        dsat_strength=dsat_strength,
-        repeat=repeat,
+    det.score = round(
+        prefilter_score(
+            text, sat_strength, dsat_strength, det.dsat_categories, refused, repeat_jac, response
+        ),
+        3,
     )
-    det.score = round(prefilter_score(features, sat_strength, dsat_strength), 3)
     det.candidate = det.score >= (PREFILTER_THRESHOLD if threshold is None else threshold)
-    det.features = features
     return det
