@@ -100,7 +100,7 @@ def run_ray_detect(work: str, model: str, rows: list[dict], args) -> dict:
     }
 
 
-def run_raw(model: str, rows: list[dict], cfg, seed: int, kv_cache_tokens: int) -> dict:
+def run_raw(model: str, rows: list[dict], cfg, seed: int, kv_cache_tokens: int, prefix_cache: bool = True) -> dict:
     t0 = time.time()
     from vllm import LLM, SamplingParams
     from vllm.sampling_params import StructuredOutputsParams
@@ -134,6 +134,9 @@ def run_raw(model: str, rows: list[dict], cfg, seed: int, kv_cache_tokens: int) 
     import gc
 
     gc.collect()
+    if not prefix_cache:
+        return {"load_s": load, "import_s": import_s, "ordered": ordered, "prefix_cache": None,
+                "omp_num_threads": os.environ.get("OMP_NUM_THREADS")}
     # Prefix-cache hit rate by input order: a separate engine whose KV cache holds only
     # ``kv_cache_tokens`` (a GPU serving a real corpus never holds it all), prefill only
     # (max_tokens=1; the hit rate does not depend on decoding).
@@ -152,7 +155,7 @@ def run_raw(model: str, rows: list[dict], cfg, seed: int, kv_cache_tokens: int) 
             "omp_num_threads": os.environ.get("OMP_NUM_THREADS")}
 
 
-def run_raw_in_ray(model: str, rows: list[dict], cfg, seed: int, kv_cache_tokens: int) -> dict:
+def run_raw_in_ray(model: str, rows: list[dict], cfg, seed: int, kv_cache_tokens: int, prefix_cache: bool = True) -> dict:
     """``run_raw`` in a Ray worker holding the engine actor's CPU reservation (same process setup:
     Ray sets OMP_NUM_THREADS from the reservation, which decides the CPU kernels' threads)."""
     import ray
@@ -162,7 +165,7 @@ def run_raw_in_ray(model: str, rows: list[dict], cfg, seed: int, kv_cache_tokens
     init_ray(cfg.ray)
     fn = ray.remote(num_cpus=cfg.vllm.tensor_parallel_size)(run_raw)  # engine_kwargs bundles: 1 CPU each
     try:
-        return ray.get(fn.remote(model, rows, cfg, seed, kv_cache_tokens))
+        return ray.get(fn.remote(model, rows, cfg, seed, kv_cache_tokens, prefix_cache))
     finally:
         ray.shutdown()
 
@@ -183,6 +186,7 @@ def main() -> None:
     ap.add_argument("--raw-in-driver", action="store_true",
                     help="run raw vLLM in this process (default: in a Ray worker with the engine actor's CPUs)")
     ap.add_argument("--skip-ray", action="store_true")
+    ap.add_argument("--no-prefix-cache", action="store_true", help="skip the prefix-cache hit-rate runs (throughput only)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", dest="json_out")
     args = ap.parse_args()
@@ -220,7 +224,8 @@ def main() -> None:
         cfg = Config.model_validate({"vllm": {"model": model, "max_model_len": args.max_model_len},
                                      "ray": {"num_cpus": 4},
                                      "detect": {"engine": "vllm", "sampling": {"max_tokens": args.max_tokens}}})
-    raw = (run_raw if args.raw_in_driver else run_raw_in_ray)(model, rows, cfg, args.seed, args.kv_cache_tokens)
+    raw = (run_raw if args.raw_in_driver else run_raw_in_ray)(model, rows, cfg, args.seed, args.kv_cache_tokens,
+                                                              not args.no_prefix_cache)
     result["raw"] = raw
     result["load_after"] = _load()
 
@@ -247,6 +252,12 @@ def main() -> None:
         print(f"ratio Ray Data / raw, tok/s, both incl. engine load: {ratio:.2f} "
               f"(excluding ray.init: {ratio_stage:.2f}; target >= 0.85)")
         print(f"error rows (Ray Data): {rd['error_rows']} of {rd['rows']}; tokens in Ray {rd['tokens_in']} raw {o['tokens_in']}")
+    if pc is None:
+        print(f"load avg before {load_before} after {result['load_after']}")
+        if args.json_out:
+            with open(args.json_out, "w") as f:
+                json.dump(result, f, indent=2, default=str)
+        return
     print()
     print(f"prefix cache, raw LLM.chat prefill only, KV cache {pc['kv_cache_tokens']} tokens (block {pc['block_size']})")
     print(f"{'input order':<30}{'prompt tok':>12}{'cached tok':>12}{'hit rate':>10}{'wall s':>8}")
