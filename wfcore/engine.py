@@ -31,9 +31,9 @@ the Ray path spends about 37 s from plan start to model load (Ray worker start, 
 and vLLM imports in the actor, then the spawned EngineCore process importing vLLM again),
 against 23 s for raw vLLM's import and load. Generation itself took 87 s against raw's 79 s.
 The gap therefore shrinks as a plan carries more rows, which is why one plan carries up to
-``shards_per_plan`` shards. A pool holding ``vllm.LLM`` would also save the restarts of retry
-rounds and of later stages on the same model; it is the next step if corpus-size measurements
-still show a gap.
+``shards_per_plan`` shards: with 573 prompts (``--conversations 300``) the ratio was 1.00x
+(1.02x without ``ray.init``). A pool holding ``vllm.LLM`` would still save the restarts of retry
+rounds and of later stages on the same model.
 """
 
 from __future__ import annotations
