@@ -23,6 +23,9 @@ pytestmark = pytest.mark.vllm
 MODEL_STAGES = {
     "preferences.engine": "vllm",
     "preferences.max_retries": 0,
+    # room for the longest answer the schema allows (5 statements <= 200 chars; a random model
+    # writes about one character per token, and the default 192 tokens truncated all of them)
+    "preferences.sampling.max_tokens": 900,
     "respond.engine": "vllm",
     "respond.max_retries": 0,
     "respond.mode": "on_policy",
@@ -36,6 +39,10 @@ def _sets(model: str, **extra) -> list[str]:
         "detect.engine": "vllm",
         "detect.prefilter": "off",
         "detect.max_retries": 0,
+        # room for the longest answer the detect JSON schema allows (evidence <= 160 chars): a
+        # random model writes about one character per token, and 128 tokens truncated every
+        # answer in some runs, leaving no signal turn for the later stages
+        "detect.sampling.max_tokens": 400,
         "prepare.shard_turns": 12,
         "vllm.model": model,
         "vllm.max_model_len": 2048,
