@@ -86,28 +86,3 @@ def ray_runtime():
     ray = init_ray(RayConfig(num_cpus=4))
     yield ray
     ray.shutdown()
-
-
-# ---------------------------------------------------------------- the embedded default, end to end
-
-
-@pytest.fixture(scope="session")
-def default_corpus(tmp_path_factory):
-    """A synthetic WildChat-style corpus (with malformed records), written by `wildfeedback synth`."""
-    from tests.wf import DEFAULT_CORPUS, wf
-
-    out = tmp_path_factory.mktemp("corpus") / "wildchat"
-    wf("synth", *DEFAULT_CORPUS, "--output", out)
-    return out
-
-
-@pytest.fixture(scope="session")
-def default_run(default_corpus, tmp_path_factory):
-    """`wildfeedback run` with the embedded default over ``default_corpus`` (local run directory);
-    the reference that resumed and object-storage runs are compared with."""
-    from tests.wf import wf
-
-    run = tmp_path_factory.mktemp("runs") / "default"
-    res = wf("run", "--input", default_corpus, "--run", run)
-    assert "pairs" in res.stdout
-    return run

@@ -12,11 +12,33 @@ import signal
 import time
 
 import boto3
+import pytest
 
 from wfcore.run import STAGES, RunDir
 from wfcore.schema import PAIRS
 
-from .wf import DEFAULT_CORPUS, pair_rows, popen, wf
+from .wf import pair_rows, popen, wf
+
+# `wildfeedback synth` arguments of the end-to-end corpus, local and on S3
+DEFAULT_CORPUS = ("--conversations", "400", "--seed", "7")
+
+
+@pytest.fixture(scope="module")
+def default_corpus(tmp_path_factory):
+    """A synthetic WildChat-style corpus (with malformed records), written by `wildfeedback synth`."""
+    out = tmp_path_factory.mktemp("corpus") / "wildchat"
+    wf("synth", *DEFAULT_CORPUS, "--output", out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def default_run(default_corpus, tmp_path_factory):
+    """`wildfeedback run` with the embedded default over ``default_corpus`` (local run directory);
+    the reference that resumed and object-storage runs are compared with."""
+    run = tmp_path_factory.mktemp("runs") / "default"
+    res = wf("run", "--input", default_corpus, "--run", run)
+    assert "pairs" in res.stdout
+    return run
 
 
 def test_every_stage_accounts_for_every_row(default_run):

@@ -15,10 +15,6 @@ TEST_ENV = {
     "PYSPARK_PYTHON": sys.executable,
 }
 
-# `wildfeedback synth` arguments of the end-to-end corpus (tests/conftest.py: default_corpus)
-DEFAULT_CORPUS = ("--conversations", "400", "--seed", "7")
-
-
 def wf(*args: str, timeout: float = 900, env: dict | None = None, check: bool = True) -> subprocess.CompletedProcess:
     res = subprocess.run(
         [sys.executable, "-m", "jobs.cli", *map(str, args)],
