@@ -2,13 +2,26 @@
 
     .venv/bin/python benchmarks/detector_quality.py [--data ../shared/data] [--json OUT]
 
-Prints three tables:
+Prints:
 1. USS (human satisfaction ratings): precision, recall, F1 and Cohen's kappa per signal
    (SAT, DSAT), per sub-corpus and overall.
 2. WildChat follow-ups (WildFeedback release): how often the detector fires, overall and per
    the silver olmo_signal tier.
-3. The prefilter role: recall of labelled SAT/DSAT turns against the share of turns passed on
-   to the model (targets: recall >= 0.90 while passing <= 40%).
+3. The prefilter role on USS: recall of labelled SAT/DSAT turns against the share of turns
+   passed on to the model.
+4. LLM-Rubric real user-LLM chats, turn level against the SILVER labels of silver_turns.tsv
+   (an LLM annotator's, not human): P/R/F1/kappa per signal on the dev split (conversations at
+   an even index of real_data.json), the check split (odd index) and all; per category; DSAT
+   recall per Don-Yehiya reaction type.
+5. The prefilter curve on the silver turns (target: recall >= 0.90 of labelled SAT/DSAT turns
+   while passing <= 60% of turns on real LLM chats).
+6. LLM-Rubric conversation level against the users' own overall rating Q0 (1-4): DSAT rate of
+   conversations rated 1-2 vs rated 4, and Spearman of predicted satisfaction with Q0.
+
+The detector under test is pluggable (``DETECTORS``: a function turn -> object with ``sat``,
+``dsat``, ``sat_categories``, ``dsat_categories``); the prefilter figures always come from the
+lexical detector's ``score``. Rules were developed on the dev split only (plus USS tune);
+the check split, USS held-out and WildChat are the regression checks.
 """
 
 from __future__ import annotations
@@ -19,7 +32,9 @@ import statistics
 import sys
 import time
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from wfcore.lexical import PREFILTER_THRESHOLD, classify
 
@@ -27,7 +42,9 @@ USS_CORPORA = ("SGD", "MWOZ", "ReDial", "CCPE")
 # the prefilter's levels and default threshold were chosen on TUNE only; HELD_OUT was not used
 TUNE = ("SGD", "MWOZ")
 HELD_OUT = ("ReDial", "CCPE")
-THRESHOLDS = (0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.7)
+THRESHOLDS = (0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.7)
+PREFILTER_TARGET = (0.90, 0.60)  # recall of labelled feedback turns, share of turns passed
+SILVER_CATEGORY_MIN = 10  # per-category rows only for categories with this many silver turns
 ATTRIBUTION = """\
 Data (third-party, not part of this project; figures only, no text reproduced):
 - USS: Sun et al., "Simulating User Satisfaction for the Evaluation of Task-oriented Dialogue
@@ -35,7 +52,12 @@ Data (third-party, not part of this project; figures only, no text reproduced):
   (MIT), ReDial (CC BY 4.0) and CCPE (CC BY-SA 4.0), user turns rated 1-5 by 3-7 crowd raters.
 - WildChat tuples: github.com/sid-in-the-loop/user_interactions (Apache-2.0), cut from
   microsoft/WildFeedback (ODC-By), built from WildChat (ODC-By). olmo_signal tiers are an
-  LLM's (gpt-4o-mini) silver labels, not human."""
+  LLM's (gpt-4o-mini) silver labels, not human.
+- LLM-Rubric: github.com/microsoft/LLM-Rubric (MIT), Hashemi et al., "LLM-Rubric: A
+  Multidimensional, Calibrated Approach to Automated Evaluation of Natural Language Texts",
+  ACL 2024 (arXiv 2501.00274): 223 real user chats with gpt-35-turbo systems and the users'
+  own satisfaction ratings. Its turn labels (silver_turns.tsv) are an LLM annotator's SILVER
+  labels, made for this project, not human gold."""
 READING_GUIDE = """\
 How to read these figures:
 - USS is task-oriented, pre-LLM dialogue (booking, movie chat), not chats with an LLM. Gold:
@@ -48,7 +70,13 @@ How to read these figures:
 - In ReDial/CCPE users talk about movies, so "I didn't like it" (about a film) is sentiment,
   not feedback on the system: expect lower precision there.
 - WildChat follow-ups were pre-selected as informative (corrections and refinements), so a high
-  DSAT firing rate is expected there; there is no human gold, only the silver tier."""
+  DSAT firing rate is expected there; there is no human gold, only the silver tier.
+- LLM-Rubric silver turns: 572 turns (113 SAT, 60 DSAT: 40 in dev, 20 in check), so one turn
+  moves DSAT recall by 0.025 (dev) or 0.05 (check): read dev vs check differences with that in
+  mind. SAT gold = label SAT or a DSAT turn that also thanks (column `also`).
+- Conversation level: Q0 is the user's own overall rating; only 10 conversations are rated 1,
+  and satisfaction shows in few turns, so expect a weak rank correlation even from a good
+  detector (the silver labels themselves are printed as the reference)."""
 
 
 def _median_gold(ratings: str) -> str | None:
@@ -172,8 +200,8 @@ def evaluate_uss(by_corpus: dict[str, list[dict]]) -> dict:
         labelled = [r for r in rows if r["gold"] != "neutral"]
         out["prefilter"][name] = {
             "turns": len(rows),
-            "passed_share": sum(r["det"].candidate for r in rows) / len(rows),
-            "recall_feedback": sum(r["det"].candidate for r in labelled) / len(labelled),
+            "passed_share": sum(r["lex"].candidate for r in rows) / len(rows),
+            "recall_feedback": sum(r["lex"].candidate for r in labelled) / len(labelled),
             "recall_sat": _recall([r for r in labelled if r["gold"] == "SAT"]),
             "recall_dsat": _recall([r for r in labelled if r["gold"] == "DSAT"]),
         }
@@ -181,7 +209,7 @@ def evaluate_uss(by_corpus: dict[str, list[dict]]) -> dict:
 
 
 def _recall(rows: list[dict]) -> float:
-    return sum(r["det"].candidate for r in rows) / len(rows) if rows else 0.0
+    return sum(r["lex"].candidate for r in rows) / len(rows) if rows else 0.0
 
 
 def evaluate_wildchat(rows: list[dict], tiered: list[dict]) -> dict:
@@ -198,7 +226,7 @@ def evaluate_wildchat(rows: list[dict], tiered: list[dict]) -> dict:
             "dsat_rate": sum(r["det"].dsat for r in rs) / n,
             "sat_rate": sum(r["det"].sat for r in rs) / n,
             "any_rate": sum(r["det"].sat or r["det"].dsat for r in rs) / n,
-            "candidate_rate": sum(r["det"].candidate for r in rs) / n,
+            "candidate_rate": sum(r["lex"].candidate for r in rs) / n,
         }
     cats: Counter[str] = Counter(
         c for r in rows for c in r["det"].dsat_categories + r["det"].sat_categories
@@ -214,21 +242,191 @@ def prefilter_curve(rows: list[dict]) -> list[dict]:
     labelled = [r for r in rows if r["gold"] != "neutral"]
     curve = []
     for th in THRESHOLDS:
-        curve.append(
-            {
-                "threshold": th,
-                "passed_share": sum(r["det"].score >= th for r in rows) / len(rows),
-                "recall_feedback": sum(r["det"].score >= th for r in labelled) / len(labelled),
-            }
-        )
+        point = {
+            "threshold": th,
+            "passed_share": sum(r["lex"].score >= th for r in rows) / len(rows),
+            "recall_feedback": sum(r["lex"].score >= th for r in labelled) / len(labelled),
+        }
+        for sig in ("SAT", "DSAT"):
+            gold = [r for r in labelled if r["gold"] == sig]
+            point[f"recall_{sig.lower()}"] = (
+                sum(r["lex"].score >= th for r in gold) / len(gold) if gold else 0.0
+            )
+        curve.append(point)
     return curve
 
 
 def wildchat_curve(rows: list[dict]) -> list[dict]:
     return [
-        {"threshold": th, "passed_share": sum(r["det"].score >= th for r in rows) / len(rows)}
+        {"threshold": th, "passed_share": sum(r["lex"].score >= th for r in rows) / len(rows)}
         for th in THRESHOLDS
     ]
+
+
+def load_llm_rubric(directory: Path) -> tuple[list[dict], dict[str, int]]:
+    """Candidate turns of the 223 LLM-Rubric chats (user turns after the first one) and Q0.
+
+    ``messages[0]`` is the assistant's greeting, so the first user turn (index 1) reacts to
+    nothing and is not a candidate, as in prepare; ``message_index`` is the 0-based index into
+    ``messages`` (as in silver_turns.tsv). Each turn carries its silver label where one exists
+    (``gold``: SAT / DSAT / neutral; SAT also when a DSAT turn also thanks is kept as
+    ``also_sat``), the conversation's position (``split``: dev = even, check = odd) and id.
+    """
+    convs = json.loads((directory / "real_data.json").read_text(encoding="utf-8"))
+    silver: dict[tuple[str, int], dict] = {}
+    path = directory / "silver_turns.tsv"
+    if path.exists():
+        lines = path.read_text(encoding="utf-8").splitlines()
+        head = lines[0].split("\t")
+        for line in lines[1:]:
+            if line.strip():
+                rec = dict(zip(head, line.split("\t"), strict=False))
+                silver[(rec["conversation_id"], int(rec["message_index"]))] = rec
+    turns: list[dict] = []
+    for pos, conv in enumerate(convs):
+        msgs = conv["messages"]
+        previous: str | None = None
+        seen_user = False
+        for i, m in enumerate(msgs):
+            if m["role"] != "user":
+                continue
+            if seen_user and i > 0 and msgs[i - 1]["role"] == "assistant":
+                rec = silver.get((conv["_id"], i))
+                cats = [c for c in (rec or {}).get("categories", "").split(",") if c]
+                turns.append(
+                    {
+                        "conversation_id": conv["_id"],
+                        "message_index": i,
+                        "split": "dev" if pos % 2 == 0 else "check",
+                        "message": m["content"],
+                        "previous": previous,
+                        "response": msgs[i - 1]["content"],
+                        "history": msgs[: i - 1],
+                        "gold": rec["label"] if rec else None,
+                        "also_sat": bool(rec) and rec.get("also", "") == "SAT",
+                        "gold_categories": cats,
+                        "ur": (rec or {}).get("ur", "-") or "-",
+                    }
+                )
+            previous, seen_user = m["content"], True
+    q0: dict[str, int] = {}
+    judges = directory / "human_judges_real_convs_FIXED_ANON.tsv"
+    if judges.exists():
+        lines = judges.read_text(encoding="utf-8").splitlines()
+        head = lines[0].split("\t")
+        for line in lines[1:]:
+            rec = dict(zip(head, line.split("\t"), strict=False))
+            if rec.get("Q0", "").strip().isdigit():
+                q0[rec["text_id"]] = int(rec["Q0"])
+    return turns, q0
+
+
+def _silver_gold(r: dict, sig: str) -> bool:
+    return r["gold"] == "DSAT" if sig == "DSAT" else (r["gold"] == "SAT" or r["also_sat"])
+
+
+def evaluate_silver(turns: list[dict]) -> dict:
+    """Turn-level figures against the silver labels, per split, per category, per UR type."""
+    labelled = [r for r in turns if r["gold"] is not None]
+    out: dict = {"signals": {}, "categories": {}, "dsat_recall_by_ur": {}}
+    for split in ("dev", "check", "all"):
+        rows = [r for r in labelled if split == "all" or r["split"] == split]
+        for sig in ("SAT", "DSAT"):
+            pred = [r["det"].sat if sig == "SAT" else r["det"].dsat for r in rows]
+            gold = [_silver_gold(r, sig) for r in rows]
+            out["signals"].setdefault(split, {})[sig] = binary_scores(pred, gold)
+    counts = Counter(c for r in labelled for c in r["gold_categories"])
+    for cat, n in counts.most_common():
+        if n < SILVER_CATEGORY_MIN:
+            continue
+        pred = [cat in r["det"].sat_categories + r["det"].dsat_categories for r in labelled]
+        gold = [cat in r["gold_categories"] for r in labelled]
+        out["categories"][cat] = binary_scores(pred, gold)
+    dsat = [r for r in labelled if r["gold"] == "DSAT"]
+    for ur in sorted({r["ur"] for r in dsat}):
+        rows = [r for r in dsat if r["ur"] == ur]
+        out["dsat_recall_by_ur"][ur] = {
+            "n": len(rows),
+            "recall": sum(r["det"].dsat for r in rows) / len(rows),
+        }
+    out["curve"] = {
+        split: prefilter_curve(
+            [
+                {**r, "gold": "SAT" if r["also_sat"] else r["gold"]}
+                for r in labelled
+                if split == "all" or r["split"] == split
+            ]
+        )
+        for split in ("dev", "check", "all")
+    }
+    return out
+
+
+def _ranks(values: list[float]) -> list[float]:
+    order = sorted(range(len(values)), key=lambda i: values[i])
+    ranks = [0.0] * len(values)
+    i = 0
+    while i < len(order):
+        j = i
+        while j + 1 < len(order) and values[order[j + 1]] == values[order[i]]:
+            j += 1
+        for k in range(i, j + 1):
+            ranks[order[k]] = (i + j) / 2 + 1
+        i = j + 1
+    return ranks
+
+
+def spearman(x: list[float], y: list[float]) -> float:
+    """Spearman's rank correlation (average ranks for ties); 0.0 when either side is constant."""
+    rx, ry = _ranks(x), _ranks(y)
+    n = len(x)
+    if n < 2:
+        return 0.0
+    mx, my = sum(rx) / n, sum(ry) / n
+    cov = sum((a - mx) * (b - my) for a, b in zip(rx, ry, strict=True))
+    vx = sum((a - mx) ** 2 for a in rx)
+    vy = sum((b - my) ** 2 for b in ry)
+    return cov / (vx * vy) ** 0.5 if vx and vy else 0.0
+
+
+def evaluate_conversations(turns: list[dict], q0: dict[str, int]) -> dict:
+    """Per conversation: DSAT rate and predicted satisfaction ((SAT - DSAT) / turns) vs Q0.
+
+    Computed for the detector and, as a reference, for the silver labels. Conversations with no
+    candidate turn (one user message) are left out.
+    """
+    by_conv: dict[str, list[dict]] = defaultdict(list)
+    for r in turns:
+        by_conv[r["conversation_id"]].append(r)
+    out: dict = {"conversations": 0}
+    sources: dict[str, Callable[[dict, str], bool]] = {
+        "detector": lambda r, sig: r["det"].sat if sig == "SAT" else r["det"].dsat,
+        "silver": _silver_gold,
+    }
+    for name, is_sig in sources.items():
+        rates, sats, ratings = [], [], []
+        for cid, rows in by_conv.items():
+            if cid not in q0:
+                continue
+            n = len(rows)
+            d = sum(is_sig(r, "DSAT") for r in rows) / n
+            s = sum(is_sig(r, "SAT") for r in rows) / n
+            rates.append((q0[cid], d))
+            sats.append(s - d)
+            ratings.append(q0[cid])
+        low = [d for q, d in rates if q <= 2]
+        high = [d for q, d in rates if q == 4]
+        out["conversations"] = len(ratings)
+        out[name] = {
+            "dsat_rate_q12": sum(low) / len(low) if low else 0.0,
+            "dsat_rate_q4": sum(high) / len(high) if high else 0.0,
+            "any_dsat_q12": sum(d > 0 for d in low) / len(low) if low else 0.0,
+            "any_dsat_q4": sum(d > 0 for d in high) / len(high) if high else 0.0,
+            "n_q12": len(low),
+            "n_q4": len(high),
+            "spearman_q0": spearman(sats, [float(q) for q in ratings]),
+        }
+    return out
 
 
 def reference_speed() -> float:
@@ -245,11 +443,99 @@ def reference_speed() -> float:
     return 20_000 / (time.perf_counter() - start)
 
 
-def _detect(rows: list[dict]) -> float:
+def lexical_detector(turn: dict) -> Any:
+    """The offline detector: ``wfcore.lexical.classify`` on the turn, its previous request and
+    the response it reacts to."""
+    return classify(turn["message"], turn["previous"], turn["response"])
+
+
+# turn -> object with sat, dsat, sat_categories, dsat_categories (a model detector plugs in
+# here; its turns also carry ``history``, the messages before the response, where known)
+DETECTORS: dict[str, Callable[[dict], Any]] = {"lexical": lexical_detector}
+
+
+def _detect(rows: list[dict], detector: Callable[[dict], Any] = lexical_detector) -> float:
+    """Label every row: ``det`` from the detector under test, ``lex`` (prefilter) from lexical."""
     start = time.perf_counter()
     for r in rows:
-        r["det"] = classify(r["message"], r["previous"], r["response"])
-    return len(rows) / (time.perf_counter() - start)
+        r["lex"] = lexical_detector(r)
+    elapsed = time.perf_counter() - start
+    for r in rows:
+        r["det"] = r["lex"] if detector is lexical_detector else detector(r)
+    return len(rows) / elapsed if elapsed else 0.0
+
+
+def _print_silver(res: dict, n_labelled: int) -> None:
+    print(
+        f"\n4. LLM-Rubric real user-LLM chats, turn level vs SILVER labels ({n_labelled} turns;"
+        " an LLM annotator's labels, not human)"
+    )
+    print("   dev = conversations at an even index of real_data.json (rules developed here),")
+    print("   check = odd index (not looked at while developing)")
+    print(
+        f"{'split':<8} {'signal':<5} {'n':>6} {'gold+':>6} {'pred+':>6} {'prec':>6} {'recall':>6} {'F1':>6} {'kappa':>6}"
+    )
+    for split, sigs in res["signals"].items():
+        for sig, m in sigs.items():
+            print(
+                f"{split:<8} {sig:<5} {m['n']:>6} {m['gold_pos']:>6} {m['pred_pos']:>6} {m['precision']:>6.3f} {m['recall']:>6.3f} {m['f1']:>6.3f} {m['kappa']:>6.3f}"
+            )
+    print(f"   per category (all splits; categories with >= {SILVER_CATEGORY_MIN} silver turns)")
+    print(f"{'category':<20} {'gold+':>6} {'pred+':>6} {'prec':>6} {'recall':>6} {'F1':>6}")
+    for cat, m in res["categories"].items():
+        print(
+            f"{cat:<20} {m['gold_pos']:>6} {m['pred_pos']:>6} {m['precision']:>6.3f} {m['recall']:>6.3f} {m['f1']:>6.3f}"
+        )
+    print(
+        "   silver DSAT recall per reaction type (UR1 repeat/rephrase, UR2 aware + correction,"
+        " UR3 aware, UR4 clarification, - none): "
+        + ", ".join(
+            f"{ur} {m['recall']:.2f} (n={m['n']})" for ur, m in res["dsat_recall_by_ur"].items()
+        )
+    )
+    print(
+        "\n5. Prefilter curve on the silver turns: share of turns passed / recall of labelled SAT+DSAT"
+        f" turns (target recall >= {PREFILTER_TARGET[0]:.2f} at passed <= {PREFILTER_TARGET[1]:.0%};"
+        f" default threshold {PREFILTER_THRESHOLD})"
+    )
+    curves = res["curve"]
+    print(
+        f"     {'threshold':>9} "
+        + " ".join(f"{k:>15}" for k in curves)
+        + f" {'rec SAT (all)':>14} {'rec DSAT (all)':>15}"
+    )
+    for i, th in enumerate(THRESHOLDS):
+        cells = " ".join(
+            f"{c[i]['passed_share']:>7.3f}/{c[i]['recall_feedback']:<7.3f}" for c in curves.values()
+        )
+        a = curves["all"][i]
+        met = (
+            a["recall_feedback"] >= PREFILTER_TARGET[0] and a["passed_share"] <= PREFILTER_TARGET[1]
+        )
+        print(
+            f"     {th:>9.2f} {cells} {a['recall_sat']:>14.3f} {a['recall_dsat']:>15.3f}"
+            + ("  <- target met" if met else "")
+        )
+
+
+def _print_conversations(res: dict) -> None:
+    print(
+        f"\n6. LLM-Rubric conversation level vs the users' own rating Q0 (1-4; {res['conversations']}"
+        " conversations with at least one candidate turn)"
+    )
+    print(
+        "   DSAT rate = DSAT turns / candidate turns; predicted satisfaction = (SAT - DSAT) / candidate turns"
+    )
+    print(
+        f"{'labels':<10} {'DSAT rate Q0<=2':>16} {'DSAT rate Q0=4':>15} {'any DSAT Q0<=2':>15} {'any DSAT Q0=4':>14} {'Spearman':>9}"
+    )
+    for name in ("detector", "silver"):
+        m = res[name]
+        print(
+            f"{name:<10} {m['dsat_rate_q12']:>16.3f} {m['dsat_rate_q4']:>15.3f} {m['any_dsat_q12']:>15.3f} {m['any_dsat_q4']:>14.3f} {m['spearman_q0']:>9.3f}"
+        )
+    m = res["detector"]
+    print(f"   (n: {m['n_q12']} conversations rated 1-2, {m['n_q4']} rated 4)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -262,7 +548,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--json", type=Path, default=None, help="Also write the figures to this JSON file."
     )
+    ap.add_argument(
+        "--detector",
+        choices=sorted(DETECTORS),
+        default="lexical",
+        help="Detector under test (the prefilter figures always come from the lexical score).",
+    )
     args = ap.parse_args(argv)
+    detector = DETECTORS[args.detector]
 
     uss = {
         c: load_uss(args.data / "uss" / f"{c}.txt")
@@ -278,10 +571,17 @@ def main(argv: list[str] | None = None) -> int:
     if not all_uss:
         print(f"no USS data under {args.data}", file=sys.stderr)
         return 2
+    rubric_dir = args.data / "llm_rubric"
+    rubric, q0 = (
+        load_llm_rubric(rubric_dir) if (rubric_dir / "real_data.json").exists() else ([], {})
+    )
     ref = reference_speed()
-    speed = _detect(all_uss)
-    wild_speed = _detect(wild) if wild else 0.0
-    _detect(tiered)
+    speed = _detect(all_uss, detector)
+    wild_speed = _detect(wild, detector) if wild else 0.0
+    _detect(tiered, detector)
+    _detect(rubric, detector)
+    res_silver = evaluate_silver(rubric) if rubric else {}
+    res_conv = evaluate_conversations(rubric, q0) if rubric and q0 else {}
     res_uss = evaluate_uss(uss)
     res_uss["prefilter_curve"] = {
         "tune": prefilter_curve([r for c in TUNE for r in uss.get(c, [])]),
@@ -292,7 +592,7 @@ def main(argv: list[str] | None = None) -> int:
     if wild:
         res_wild["_curve"] = wildchat_curve(wild)
 
-    print("Lexical rubric detector (wfcore.lexical) quality\n")
+    print(f"Detector quality: {args.detector} (prefilter: wfcore.lexical score)\n")
     print(ATTRIBUTION + "\n")
     print(
         f"Throughput: {speed:,.0f} turns/s on USS turns, {wild_speed:,.0f} turns/s on WildChat follow-ups (one process, with context)"
@@ -363,6 +663,33 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"   on the 500 WildChat follow-ups (all pre-selected as informative) it passes {res_wild['tuples (500, with context)']['candidate_rate']:.3f}"
         )
+    if res_silver:
+        _print_silver(res_silver, sum(r["gold"] is not None for r in rubric))
+    if res_conv:
+        _print_conversations(res_conv)
+    sets = {"USS overall": res_uss["prefilter"]["overall"]}
+    if res_silver:
+        at_default = next(
+            p for p in res_silver["curve"]["all"] if p["threshold"] == PREFILTER_THRESHOLD
+        )
+        sets["llm_rubric silver (all)"] = at_default
+    print(
+        f"\nPrefilter target (recall >= {PREFILTER_TARGET[0]:.2f} of labelled SAT/DSAT turns while passing"
+        f" <= {PREFILTER_TARGET[1]:.0%}) at the default threshold {PREFILTER_THRESHOLD}:"
+    )
+    targets = {}
+    for name, m in sets.items():
+        ok = (
+            m["recall_feedback"] >= PREFILTER_TARGET[0] and m["passed_share"] <= PREFILTER_TARGET[1]
+        )
+        targets[name] = ok
+        print(
+            f"   {name:<26} passed {m['passed_share']:.3f}, recall {m['recall_feedback']:.3f}: {'MET' if ok else 'NOT MET'}"
+        )
+    if wild:
+        print(
+            f"   {'WildChat 500 follow-ups':<26} passed {res_wild['tuples (500, with context)']['candidate_rate']:.3f} (no labels; all pre-selected as informative)"
+        )
     print("\n" + READING_GUIDE)
 
     if args.json:
@@ -375,6 +702,9 @@ def main(argv: list[str] | None = None) -> int:
             "uss": res_uss,
             "wildchat": res_wild,
             "prefilter_target_met": met,
+            "llm_rubric_silver": res_silver,
+            "llm_rubric_conversations": res_conv,
+            "prefilter_target_60": targets,
         }
         args.json.write_text(json.dumps(figures, indent=2), encoding="utf-8")
     return 0
