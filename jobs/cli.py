@@ -52,6 +52,14 @@ def build_parser() -> argparse.ArgumentParser:
     for s in STAGES:
         p = sub.add_parser(s, help=descriptions[s])
         _common(p, with_input=(s == "ingest"))
+    p = sub.add_parser(
+        "evaluate",
+        help="Checklist-guided pairwise evaluation on the held-out set (RUN/eval/summary.json).",
+        description="Judge candidate A against B on RUN/heldout/ in both orders with the checklist; write "
+        "RUN/eval/summary.json (win rate of A with its 95%% bootstrap interval) and RUN/eval/verdicts/. "
+        "Without --config, the run's own saved config is the base (its engines are reused).",
+    )
+    _common(p)
     p = sub.add_parser("synth", help="Generate a synthetic corpus (WildChat layout by default).", add_help=False)
     p.add_argument("args", nargs=argparse.REMAINDER)
     p = sub.add_parser("status", help="Show each stage's status and counts for a run.")
@@ -122,13 +130,13 @@ def _status(run_dir: str, as_json: bool) -> int:
         return 0
     print(f"run {rd.uri}  (code {m.get('code_version', '?')})")
     print(f"{'stage':<12} {'status':<8} {'rows_in':>10} {'rows_out':>10} {'rejected':>9} {'seconds':>8}  tables")
-    for s in STAGES:
+    for s in STAGES + (("evaluate",) if "evaluate" in m["stages"] else ()):
         r = m["stages"].get(s)
         if not r:
             print(f"{s:<12} {'-':<8}")
             continue
         tables = ", ".join(
-            f"{t}={rd.table(t).num_rows():,}" for t in STAGE_OUTPUTS[s] if rd.table(t).is_committed()
+            f"{t}={rd.table(t).num_rows():,}" for t in STAGE_OUTPUTS.get(s, ("eval/verdicts",)) if rd.table(t).is_committed()
         )
         print(
             f"{s:<12} {r.get('status', '?'):<8} {r.get('rows_in', 0):>10,} {r.get('rows_out', 0):>10,} "
@@ -136,6 +144,31 @@ def _status(run_dir: str, as_json: bool) -> int:
         )
         if r.get("status") == "failed":
             print(f"{'':<12} error: {r.get('error', '')}")
+    return 0
+
+
+def _evaluate(args) -> int:
+    from wfcore.config import load_config
+    from wfcore.engine import engine_spec
+    from wfcore.run import RunDir
+
+    from .evaluate import run_evaluate, summary_path, summary_table
+
+    if not args.run:
+        from wfcore.config import ConfigError
+
+        raise ConfigError("evaluate needs --run RUN (a finished run with RUN/heldout/)")
+    sets = list(args.sets) + [f"run={args.run}"]
+    if args.config:
+        cfg = load_config(args.config, sets)
+    else:
+        cfg = load_config(None, sets, base=RunDir(args.run).manifest().get("config") or {})
+    e = cfg.evaluate
+    for kind in {e.judge, e.a, e.b} & {"vllm", "openai"}:
+        engine_spec(cfg, kind)  # fails fast naming the missing key
+    summary = run_evaluate(cfg, force=args.force)
+    print(summary_table(summary))
+    print(f"summary: {summary_path(RunDir(cfg.run))}")
     return 0
 
 
@@ -171,6 +204,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"wrote {rd.path('report.json')} and {rd.path('report.html')}")
             print(json.dumps(rep["funnel"], indent=2))
             return 0
+        if args.command == "evaluate":
+            return _evaluate(args)
         cfg = _load(args)
         preflight(cfg)
         if args.command == "check-config":

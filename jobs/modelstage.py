@@ -55,6 +55,9 @@ class ModelStage:
     make_row: Callable[[dict, Any, dict], dict]  # (request, parsed value or None, lineage) -> row
     sampling: SamplingConfig
     max_retries: int
+    # optional: parse with the request at hand, for answers whose validity depends on it (the
+    # judge's item verdicts must match the request's checklist length); replaces ``parse``
+    parse_request: Callable[[str, dict], tuple[Any, str | None]] | None = None
 
 
 def input_shards(ds: Dataset) -> dict[int, str]:
@@ -94,12 +97,16 @@ def lineage(model: str, prompt_version: str, sampling: dict | None = None, token
     }
 
 
-def _result(res: dict, stage: ModelStage, sampling: dict, attempt: int, prev: dict) -> tuple[dict, bool]:
+def _result(res: dict, stage: ModelStage, sampling: dict, attempt: int, prev: dict,
+            request: dict | None = None) -> tuple[dict, bool]:
     """Parse one engine result; returns (result with ``value``/``error``, is it invalid output)."""
     if res["error"]:
         value, err, invalid = None, res["error"], False
     else:
-        value, err = stage.parse(res["text"])
+        if stage.parse_request is not None and request is not None:
+            value, err = stage.parse_request(res["text"], request)
+        else:
+            value, err = stage.parse(res["text"])
         invalid = bool(err)
         if err:
             err = f"invalid_output: {err}"
@@ -133,6 +140,7 @@ def generate_streaming(
     import time
 
     results: dict[str, dict] = {}
+    by_key = {r["key"]: r for r in requests} if stage.parse_request is not None else {}
     todo = requests
     for attempt in range(stage.max_retries + 1):
         sampling = engines.sampling_dict(stage.sampling, attempt)
@@ -145,7 +153,7 @@ def generate_streaming(
                 timings["first_result_s"] = timings.get("first_result_s", 0.0) + time.monotonic() - t0
                 first = False
             key = res["key"]
-            results[key], invalid = _result(res, stage, sampling, attempt, results.get(key, {}))
+            results[key], invalid = _result(res, stage, sampling, attempt, results.get(key, {}), by_key.get(key))
             if invalid and not last:
                 retry.add(key)
             else:

@@ -11,7 +11,7 @@ import os
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 
 class Strict(BaseModel):
@@ -176,6 +176,53 @@ class AssembleConfig(Strict):
     )
 
 
+class JudgeSampling(SamplingConfig):
+    max_tokens: int = Field(512, gt=0, description="Output token limit of one judge answer (item verdicts, a short rationale, the verdict).")
+
+
+class CandidateSampling(SamplingConfig):
+    max_tokens: int = Field(512, gt=0, description="Output token limit of a candidate's response.")
+
+
+BUILTIN_CANDIDATES = ("chosen", "rejected")
+ENGINE_CANDIDATES = ("vllm", "openai")
+_CANDIDATE_FILE_SUFFIXES = (".jsonl", ".jsonl.gz", ".jsonl.zst", ".jsonl.bz2")
+
+
+class EvaluateConfig(Strict):
+    judge: Literal["lexical", "vllm", "openai"] = Field(
+        "lexical",
+        description="Who judges: `lexical` (a rule judge that checks only rule-checkable checklist items such as stated length limits, lists, code blocks, language and quoted phrases, and ties the rest: a weak proxy that runs offline), or a model engine (`vllm`, `openai`).",
+    )
+    a: str = Field("chosen", description="Candidate A: `chosen` or `rejected` (the held-out set's own responses), `vllm` / `openai` (generate with that engine), or a JSONL file of `{heldout_id, response}` (local or object storage).")
+    b: str = Field("rejected", description="Candidate B (same choices as `a`). The win rate is A's.")
+    checklist: bool = Field(True, description="Give the judge the checklist (False: the paper's ablation, a model judge only).")
+    limit: int | None = Field(None, ge=1, description="Evaluate only the first N held-out prompts (by `heldout_id`); the rest are counted as `beyond_limit`.")
+    max_context_chars: int = Field(12_000, gt=0, description="Conversation kept in the judge's and the candidates' prompts, truncated from the oldest side.")
+    max_response_chars: int = Field(6_000, gt=0, description="Each response shown to the judge is cut to this many characters (end marked).")
+    max_retries: int = Field(2, ge=0, description="Retries of a judge answer (or a generated candidate response) that fails validation before it becomes an error row.")
+    bootstrap_resamples: int = Field(2_000, ge=1_000, description="Percentile-bootstrap resamples (over prompts) for the win rate's 95% interval.")
+    seed: int = Field(0, description="Seed of the bootstrap.")
+    sampling: JudgeSampling = Field(default_factory=JudgeSampling)
+    candidate_sampling: CandidateSampling = Field(default_factory=CandidateSampling)
+
+    @field_validator("a", "b")
+    @classmethod
+    def _candidate(cls, v: str) -> str:
+        v = v.strip()
+        if v in BUILTIN_CANDIDATES or v in ENGINE_CANDIDATES or v.lower().endswith(_CANDIDATE_FILE_SUFFIXES):
+            return v
+        raise ValueError(f"must be one of {BUILTIN_CANDIDATES + ENGINE_CANDIDATES} or a .jsonl file of {{heldout_id, response}}")
+
+    @model_validator(mode="after")
+    def _checklist_ablation_needs_a_model(self) -> EvaluateConfig:
+        if not self.checklist and self.judge == "lexical":
+            raise ValueError("checklist: false needs a model judge (the lexical judge only checks checklist items)")
+        if self.a == self.b and self.a in BUILTIN_CANDIDATES:
+            raise ValueError(f"candidates a and b are both {self.a!r}")
+        return self
+
+
 class RayConfig(Strict):
     address: str | None = Field(None, description="Ray cluster address; None starts (or joins, under `ray job submit`) a local runtime.")
     num_cpus: int | None = Field(None, description="Logical CPUs for a local runtime (the model stages need >= 4 logical CPUs; default max(4, cores)).")
@@ -198,6 +245,7 @@ class Config(Strict):
     preferences: PreferencesConfig = Field(default_factory=PreferencesConfig)
     respond: RespondConfig = Field(default_factory=RespondConfig)
     assemble: AssembleConfig = Field(default_factory=AssembleConfig)
+    evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
     vllm: VllmConfig = Field(default_factory=VllmConfig)
     openai: OpenAIConfig = Field(default_factory=OpenAIConfig)
     ray: RayConfig = Field(default_factory=RayConfig)

@@ -172,6 +172,36 @@ SFT = pa.schema(
     ]
 )
 
+# evaluate: each candidate's response per held-out prompt (RUN/eval/candidates/).
+EVAL_CANDIDATES = pa.schema(
+    [
+        ("heldout_id", pa.string()),
+        ("candidate", pa.string()),  # "A" or "B"
+        ("name", pa.string()),  # chosen, rejected, the engine's model id, or the JSONL file
+        ("response", pa.string()),
+    ]
+    + _LINEAGE
+)
+
+# evaluate: one judge answer per held-out prompt and order (RUN/eval/verdicts/).
+EVAL_VERDICTS = pa.schema(
+    [
+        ("heldout_id", pa.string()),
+        ("conversation_id", pa.string()),
+        ("message_index", pa.int32()),
+        ("category", pa.string()),
+        ("order", pa.string()),  # "AB": candidate A shown first; "BA": candidate B shown first
+        ("verdict", pa.string()),  # as judged: first shown vs second shown (A>>B ... B>>A)
+        ("verdict_ab", pa.string()),  # the same in candidate terms: candidate A vs candidate B
+        ("checklist", STRINGS),
+        ("items_a", STRINGS),  # candidate A's response per checklist item: yes/partly/no/unknown
+        ("items_b", STRINGS),
+        ("rationale", pa.string()),
+        ("judge_output", pa.string()),  # the judge's raw answer (truncated)
+    ]
+    + _LINEAGE
+)
+
 TABLES: dict[str, pa.Schema] = {
     "conversations": CONVERSATIONS,
     "rejects": REJECTS,
@@ -183,6 +213,8 @@ TABLES: dict[str, pa.Schema] = {
     "responses": RESPONSES,
     "pairs": PAIRS,
     "sft": SFT,
+    "eval/candidates": EVAL_CANDIDATES,
+    "eval/verdicts": EVAL_VERDICTS,
 }
 
 
