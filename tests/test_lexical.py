@@ -229,3 +229,170 @@ def test_prefilter_threshold_is_monotone_and_bounded() -> None:
     ]
     assert passed == sorted(passed, reverse=True)
     assert passed[0] == len(msgs) and passed[-1] == 0
+
+
+# ---- issue 17: real LLM chats ----------------------------------------------------------------
+
+PASSAGE_A = (
+    "The harbour town woke slowly, fishing boats knocking against the pier while gulls argued "
+    "over scraps and the baker opened his shutters to the smell of rain."
+)
+PASSAGE_B = (
+    "Our quarterly survey found that most volunteers prefer weekend shifts, although students "
+    "asked for evening slots closer to the exam period and better bus connections."
+)
+
+
+@pytest.mark.parametrize(
+    ("previous", "message"),
+    [
+        (
+            "Write a limerick about a cat who loves jazz",
+            "Write a limerick about a dog who loves opera",
+        ),
+        (
+            f"Summarise this passage in one sentence:\n{PASSAGE_A}",
+            f"Summarise this passage in one sentence:\n{PASSAGE_B}",
+        ),
+        (
+            "Translate into Spanish: good morning, neighbour",
+            "Translate into Spanish: see you at noon",
+        ),
+    ],
+)
+def test_templated_batch_prompt_with_a_new_item_is_not_revision(
+    previous: str, message: str
+) -> None:
+    det = classify(message, previous, "Here you go: a result for the item you sent.")
+    assert "Revision" not in det.dsat_categories and not det.dsat
+
+
+def test_edit_instruction_that_brings_its_own_text_is_not_revision() -> None:
+    response = "Photosynthesis turns light, water and carbon dioxide into sugar and oxygen."
+    own = classify(
+        f"Rewrite this paragraph so it sounds friendlier and shorter: {PASSAGE_B}", None, response
+    )
+    assert not own.dsat
+    quoted = classify(
+        "Rewrite this part so it is shorter: photosynthesis turns light, water and carbon dioxide "
+        "into sugar and oxygen for the plant",
+        None,
+        response,
+    )
+    assert quoted.dsat and {"Revision", "Style"} & set(quoted.dsat_categories)
+
+
+def test_new_question_on_the_same_topic_is_not_a_repeat() -> None:
+    previous = "What is a hash map?"
+    det = classify(
+        "What are the benefits of a hash map over a search tree?",
+        previous,
+        "A hash map stores keys.",
+    )
+    assert not det.dsat
+
+
+def test_repeat_that_answers_the_assistants_question_is_not_revision() -> None:
+    previous = "book a flight to Lisbon on Friday"
+    det = classify(
+        "book a flight to Lisbon on Friday", previous, "Sure. Which city are you flying from?"
+    )
+    assert "Revision" not in det.dsat_categories
+    again = classify("book a flight to Lisbon on Friday", previous, "Lisbon has a lovely old town.")
+    assert again.dsat and "Revision" in again.dsat_categories
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "Is that really right?",
+        "I doubt that.",
+        "Hmm, that doesn't sound right to me.",
+        "Where did you get that from?",
+        "I'm not convinced that is the case.",
+        "How can that be true? The museum was closed all winter.",
+    ],
+)
+def test_doubt_and_challenge_are_dsat(message: str) -> None:
+    det = classify(message, "when did the museum reopen", "The museum reopened in March.")
+    assert det.dsat and "Factual Error" in det.dsat_categories and det.candidate
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "The bridge opened in 1937, though.",
+        "The river is about 2,300 km long though.",
+        "But wait, I thought the treaty was signed in Vienna.",
+    ],
+)
+def test_correction_without_a_negation_word_is_factual_error(message: str) -> None:
+    det = classify(message, "tell me about it", "It was finished in 1951.")
+    assert det.dsat and "Factual Error" in det.dsat_categories
+
+
+def test_an_opinion_with_a_closing_though_is_not_a_correction() -> None:
+    assert not classify("I liked the ending though.").dsat
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "Can you improve it?",
+        "Explain that again in plain terms.",
+        "Please give the above a better format.",
+        "Could you say the same in simpler words for a beginner?",
+        "Make it a bit better, it reads like a manual.",
+        "Can you explain the same in non-technical terms?",
+    ],
+)
+def test_requests_to_improve_the_last_answer_are_dsat(message: str) -> None:
+    det = classify(message, "explain how vaccines work", "Vaccines train the immune system ...")
+    assert det.dsat and {"Revision", "Style"} & set(det.dsat_categories) and det.candidate
+
+
+@pytest.mark.parametrize(
+    "message",
+    ["Explain the third point.", "What do you mean by herd immunity?", "Can you explain step 2?"],
+)
+def test_clarification_questions_about_the_answer_are_dsat(message: str) -> None:
+    det = classify(
+        message, "explain how vaccines work", "1. Antigens. 2. Antibodies. 3. Memory cells."
+    )
+    assert det.dsat and "Insufficient Detail" in det.dsat_categories
+
+
+def test_what_does_a_term_mean_is_a_clarification_only_when_the_answer_used_it() -> None:
+    response = "Make the handler idempotent so a retried request does no harm."
+    assert (
+        "Insufficient Detail"
+        in classify("What does idempotent mean?", None, response).dsat_categories
+    )
+    assert not classify("What does photosynthesis mean?", None, response).dsat
+
+
+def test_turn_after_an_empty_response_is_dsat() -> None:
+    previous = "What is the boiling point of water at sea level?"
+    repeat = classify("what is the boiling point of water at sea level??", previous, "")
+    assert repeat.dsat and repeat.dsat_categories[0] == "Revision" and repeat.candidate
+    other = classify("Hello? Anyone there?", previous, "  \n ")
+    assert other.dsat and other.dsat_categories[0] == "No Engagement"
+    first = classify("Hello? Anyone there?", None, None)  # no response at all: nothing to react to
+    assert not first.dsat
+
+
+def test_a_pasted_error_or_a_dead_link_is_negative_feedback() -> None:
+    for message in (
+        "KeyError: 'price' on line 12",
+        "The link is dead.",
+        "Your code still doesn't compile.",
+    ):
+        det = classify(message, "write the parser", "Here is the parser and a link to the docs.")
+        assert det.dsat and "Negative Feedback" in det.dsat_categories, message
+
+
+def test_a_new_question_about_an_error_is_not_dsat() -> None:
+    det = classify(
+        "Can you explain what error code 0x80070005 means?", "hi", "Hello! How can I help?"
+    )
+    assert not det.dsat

@@ -118,8 +118,8 @@ class RespondSampling(SamplingConfig):
 
 class DetectConfig(Strict):
     engine: Literal["lexical", "vllm", "openai"] = Field("lexical", description="Who labels SAT/DSAT: the lexical rubric detector (no model), a vLLM engine, or an OpenAI-compatible endpoint.")
-    prefilter: Literal["off", "prefilter"] = Field("prefilter", description="With a model engine: `prefilter` sends only turns the lexical detector flags as possible feedback; `off` sends all.")
-    prefilter_threshold: float = Field(0.4, ge=0, le=0.5, description="Lexical prefilter operating point: turns whose lexical score is >= this go to the model (lower: more recall, more turns passed; <= 0.5 keeps every lexical SAT/DSAT turn). See benchmarks/detector_quality.py.")
+    prefilter: Literal["off", "prefilter"] = Field("prefilter", description="With a model engine: `prefilter` sends only turns the lexical detector flags as possible feedback; `off` sends all. The shipped model profiles (`vllm`, `openai`) set `off`: the prefilter's target (recall >= 0.90 of feedback turns while passing <= 60%) is met on LLM-Rubric silver labels but not yet on human-labelled turns (README, Measured).")
+    prefilter_threshold: float = Field(0.25, ge=0, le=0.5, description="Lexical prefilter operating point: turns whose lexical score is >= this go to the model (lower: more recall, more turns passed; <= 0.5 keeps every lexical SAT/DSAT turn). See benchmarks/detector_quality.py.")
     max_context_chars: int = Field(6_000, gt=0, description="Conversation context kept in the prompt, truncated from the oldest side.")
     max_retries: int = Field(2, ge=0, description="Retries of a row whose output fails validation before it becomes an error row.")
     sampling: DetectSampling = Field(default_factory=DetectSampling)

@@ -12,10 +12,28 @@ How a turn is read (the method, in order):
    statements, not questions ("is it any good?" is not praise); a negated positive cue ("not
    helpful") is Negative Feedback, a negated negative cue ("not bad") is mild praise.
 3. Patterns no keyword list sees: a leading "no" that corrects rather than declines ("no
-   thanks" is not DSAT), corrections of the form "it's X, not Y", an error pasted after code,
-   pushback after a refusal, and repeats: a turn whose words largely repeat the user's previous
-   request is Revision (the commonest negative signal, Don-Yehiya et al. 2024).
-4. Politeness is not satisfaction: thanks followed by a new request ("thanks, now do Y") is a
+   thanks" is not DSAT), corrections of the form "it's X, not Y" or stated as a fact with a
+   closing "though" ("the population is about 8 million, though"), doubt and challenge ("is
+   that really right?", "I doubt that": Factual Error), requests to improve or redo the last
+   answer ("explain the same in simple terms", "better formatting": Revision / Style),
+   clarification questions about it ("explain the 5th point", "what does <a term of the
+   answer> mean?": Insufficient Detail), an error pasted after code, pushback after a refusal,
+   and repeats: a turn that repeats the user's previous request near-verbatim is Revision (the
+   commonest negative signal, Don-Yehiya et al. 2024).
+4. What is not Revision: a repeat only counts when near-verbatim (token Jaccard >=
+   ``REPEAT_VERBATIM``) or very similar while adding no new words beyond framing, and not when
+   it answers a question the response asked. Templated batch prompts (the same instruction with
+   a different item or passage) and drill-downs ("what is X" then "benefits of X") share words
+   but ask something new, so a partial repeat is only a prefilter hint. A turn that brings its
+   own text after an edit instruction ("translate this paragraph: ...", a passage of at least
+   ``OWN_TEXT_WORDS`` words mostly not from the response) is a new request: edit cues
+   (Revision, Style, Insufficient Detail, Lower Quality) in its instruction, and every cue inside
+   its passage, are ignored.
+5. A turn after an EMPTY response (``response`` is a string with no visible characters; None
+   means there was no response) is DSAT: the assistant gave no answer. Revision when the turn
+   repeats or rephrases the previous request (the rubric's "repeats the same request"; also
+   when there is no previous request to compare), else No Engagement.
+6. Politeness is not satisfaction: thanks followed by a new request ("thanks, now do Y") is a
    pivot, kept as Gratitude at half strength; praise followed by "but" and a complaint gives
    way to the complaint.
 
@@ -25,8 +43,10 @@ raised by a reaction opener ("no", "actually", "that's ...", an exclamation), a 
 a partial repeat, a reply to a refusal or an early negation/persistence word, and damped when
 the turn opens as a plain new request with only weak hints. ``candidate`` is ``score >=
 threshold`` (default ``PREFILTER_THRESHOLD``, at most ``SIGNAL_THRESHOLD`` so every turn with a
-signal is a candidate). The levels and the default were chosen on USS SGD + MultiWOZ only;
-benchmarks/detector_quality.py prints the trade-off on those and on ReDial + CCPE held out.
+signal is a candidate). The score levels were chosen on USS SGD + MultiWOZ; the default
+threshold and the rules of 3-5 on the LLM-Rubric chats at an even index (their silver turn
+labels) with the odd ones, USS ReDial + CCPE and WildChat as checks; benchmarks/
+detector_quality.py prints every set and split.
 """
 
 from __future__ import annotations
@@ -40,11 +60,13 @@ from wfcore.rubric import DSAT_CATEGORIES, SAT_CATEGORIES
 SIGNAL_THRESHOLD = 0.5
 CANDIDATE_THRESHOLD = 0.25
 # default prefilter operating point (``classify(..., threshold=...)`` overrides it); chosen on
-# the USS SGD + MultiWOZ turns only, ReDial + CCPE held out (benchmarks/detector_quality.py)
-PREFILTER_THRESHOLD = 0.4
+# the LLM-Rubric dev split (silver labels) for recall, checked on its odd split and on USS and
+# WildChat (benchmarks/detector_quality.py)
+PREFILTER_THRESHOLD = 0.25
 SCAN_CHARS = 600  # cues are looked for in the opening of the message only
-REPEAT_JACCARD = 0.5
-REPEAT_CONTAINMENT = 0.8
+REPEAT_VERBATIM = 0.8  # a repeat this similar is Revision
+REPEAT_JACCARD = 0.6  # ... and from this similarity on when it adds no new words
+OWN_TEXT_WORDS = 12  # a passage of at least this many words after ':' / a line break / a quote
 
 
 @dataclass
@@ -176,14 +198,52 @@ _RULES: tuple[_Rule, ...] = (
         ),
         0.8,
     ),
-    _Rule("Negative Feedback", _rx(r"error|exception|traceback|bug|crash(?:es|ed)?"), 0.6),
+    # an error word alone is often a new question about an error ("what does error 0x30 mean?"):
+    # a hint only; reported as happening (after code, or "still/now/I get an error") it is DSAT
+    _Rule("Negative Feedback", _rx(r"error|exception|traceback|bug|crash(?:es|ed)?"), 0.35),
+    _Rule(
+        "Negative Feedback",
+        _rx(
+            r"(?:i|it|still|now|again|this|that)(?: still| now)? (?:get|gets|got|getting|gives?|giving|gave|throws?|throwing|threw|returns?|returned|shows?|showing|showed|raises?|raised)(?: me)?(?: an?| the| this| that| same| another| new)? (?:error|exception|traceback)|(?:it|this|that|the (?:code|script|command|link|url|query|solution|fix|steps?)) (?:crashe[sd]|crash(?:ing)?|fail(?:s|ed)?|broke)"
+        ),
+        0.75,
+    ),
+    # a turn that opens with a pasted error message reports a failure
+    _Rule(
+        "Negative Feedback",
+        re.compile(r"^\W*(?:\w+(?:error|exception)|error|exception|traceback|fatal|uncaught)\b"),
+        0.7,
+    ),
+    # the answer's code / link does not do what it should; a complaint that persists
+    _Rule(
+        "Negative Feedback",
+        _rx(
+            r"(?:your|the|this|that) (?:code|script|answer|solution|link|url|function|program|query|command|formula|macro|example|page|site|website) (?:still |also |too )?(?:doesn't|does not|didn't|did not|isn't|is not|won't|will not|can't|cannot|never|only|just)\b|(?:link|url|page|website|site|video)s? (?:is |are |was |were )?(?:dead|broken|down|invalid|unavailable|not found|not working|doesn't work|does not work)|page not found|404|still(?: \w+){0,3} (?:not|never|no|wrong|broken|fails?|failing)\b|still(?: \w+){0,3} \w+n't\b|but (?:this|that|it|they|he|she|there) (?:isn't|is not|wasn't|was not|aren't|are not|weren't|doesn't|does not|didn't|did not|can't|won't)\b"
+        ),
+        0.75,
+    ),
     _Rule("Negative Feedback", re.compile(_NEG_ML), 0.8),
     _Rule(
         "Revision",
         _rx(
-            r"try again|(?:re)?do it(?: again)?|redo|rewrite|re-write|rephrase|regenerate|start over|one more time|again|another (?:one|version|option|way|answer|try|example|suggestion)|something (?:else|different)|different (?:one|answer|approach|version|way|options?)|instead|change (?:it|this|that|the)|make it|(?:make|keep) (?:it|this) (?:more|less)|other (?:options?|suggestions?|ones?|choices?)|any (?:other|more) (?:options?|suggestions?|ideas?)|(?:i|we) (?:said|meant|want(?:ed)? you to)|let's try|i (?:do not|don't) want|(?:please|can you|could you|would you)(?: please)? (?:change|fix|correct|update|modify|revise|adjust|remove|add|replace|use|include|make|try)|fix (?:it|this|that|the)|modify|revise|replace"
+            r"try again|redo|do it (?:again|over)|rewrite|re-write|rephrase|regenerate|start over|one more time|again|another (?:one|version|option|way|answer|try|example|suggestion)|something (?:else|different)|different (?:one|answer|approach|version|way|options?)|instead|change (?:it|this|that|the)|make (?:it|this|that) (?:\w+er|\w+ish|more|less|sound|look|different|better|shorter|longer|clearer|simpler|in)|sorry,? i mean(?:t)?\b|i meant\b|what i mean(?:t)? (?:is|was)|(?:make|keep) (?:it|this) (?:more|less)|other (?:options?|suggestions?|ones?|choices?)|any (?:other|more) (?:options?|suggestions?|ideas?)|(?:i|we) (?:said|meant|want(?:ed)? you to)|let's try|i (?:do not|don't) want|(?:please|can you|could you|would you)(?: please)? (?:change|fix|correct|update|modify|revise|adjust|remove|add|replace|use|include|make|try)|fix (?:it|this|that|the)|modify|revise|replace"
         ),
         0.7,
+    ),
+    _Rule(
+        "Revision",
+        re.compile(
+            r"^\W*(?:no,? |sorry,? |oh,? )?i mean\b(?!,? i (?:like|love|liked|loved|enjoy))"
+        ),
+        0.75,
+    ),
+    # requests to improve the last answer
+    _Rule(
+        "Revision",
+        _rx(
+            r"improve (?:it|this|that|on (?:it|this|that)|upon (?:it|this|that)|the (?:answer|response|text|above|same|result|explanation)|your (?:answer|response|explanation))|(?:make|get) (?:it|this|that) (?:a (?:bit|little) )?better|(?:do|be) better|(?:can|could|would) you better|(?:a )?better (?:answer|response|version|explanation)|(?:more|less) (?:clearly|clear|precise|precisely|accurate|readable|understandable|structured|organi[sz]ed|confusing)|clearer|(?:re-?)?explain (?:it|this|that) (?:again|differently|better|another way)|(?:in|using) (?:a |an )?(?:different|other|another|simpler) (?:way|words|manner)|in other words|say (?:it|that|this) (?:again|differently)"
+        ),
+        0.75,
     ),
     _Rule(
         "Factual Error",
@@ -199,6 +259,22 @@ _RULES: tuple[_Rule, ...] = (
         ),
         0.8,
     ),
+    # doubt and challenge of the answer
+    _Rule(
+        "Factual Error",
+        _rx(
+            r"(?:is|was|are|were) (?:that|this|it|that answer|this answer|that info(?:rmation)?)(?: really| actually| even| still| definitely)? (?:right|true|correct|accurate|so|possible|the case)\?|i (?:really |highly |strongly )?doubt (?:that|it|this|whether|if|very much|your)|i(?:'m| am) (?:not (?:so |too |that )?(?:sure|convinced)|skeptical|doubtful|unconvinced) (?:about |of )?(?:that|this|it\b|your|you're|you are|if that|whether)|i (?:don't|do not|can't|cannot) (?:think|believe) (?:that's|that is|this is|it's|it is|that|this|you're|you are|you)(?: (?:right|true|correct|accurate|how|the case|what))?|(?:that|this|it) (?:can't|cannot|couldn't|can not) be (?:right|true|correct|accurate)|(?:that|this|it) (?:doesn't|does not|didn't|did not) (?:sound|seem|look) (?:right|correct|true|accurate)|(?:that|this|it) sounds? (?:wrong|off|fishy|suspicious)|really\?|seriously\?|are you (?:certain|kidding|joking|positive)|(?:where|how) did you (?:get|find|hear) (?:that|this)|what(?:'s| is) (?:your|the) source|(?:any|a|what) sources? for (?:that|this)|how (?:can|could|is) (?:that|this|it) (?:be )?(?:true|right|possible|correct)|that's not what i (?:read|heard|found|saw|see)|last (?:i|time i) checked|as far as i (?:know|remember|can tell)"
+        ),
+        0.8,
+    ),
+    # a correction that states the fact without a negation word
+    _Rule(
+        "Factual Error",
+        _rx(
+            r"(?:but|wait|hmm+|oh|huh|actually),? i (?:thought|believed|was told|read|heard)\b|i thought you said|i thought (?:it|that|this) (?:was|is) (?:supposed|meant|called|named)|(?:the )?(?:correct|right|actual|real|true) (?:answer|value|number|figure|date|year|name|one|version|price|amount|command|syntax|way|term|spelling|title|capital|population) (?:is|was|should be|would be)|the (?:answer|result|value|output|total|sum|correct \w+) (?:should|must) (?:be|read|say|return|equal)\b|(?:it's|it is|that's|that is|they're|it was) actually|in fact,? (?:it|that|the|they|there)"
+        ),
+        0.75,
+    ),
     _Rule(
         "Unrealistic Expectation",
         _rx(
@@ -209,14 +285,14 @@ _RULES: tuple[_Rule, ...] = (
     _Rule(
         "No Engagement",
         _rx(
-            r"you're not listening|not listening|you (?:keep|kept) (?:repeating|saying|giving)|stop repeating|repeat(?:ed|ing)? (?:yourself|the same|what)|same (?:answer|response|thing) (?:again|as before)|generic|robotic|irrelevant|off[- ]topic|has nothing to do|you're supposed to|(?:didn't|did not|don't|do not) (?:answer|respond to|address) (?:my|the) question|that doesn't answer|not an answer|(?:talk|say) more than|vague|evasive|why (?:did|would|do) you"
+            r"you're not listening|not listening|you (?:keep|kept) (?:repeating|saying|giving)|stop repeating|repeat(?:ed|ing)? (?:yourself|the same|what)|same (?:answer|response|thing) (?:again|as before)|generic|robotic|irrelevant|off[- ]topic|has nothing to do|you're supposed to|(?:didn't|did not|don't|do not) (?:answer|respond to|address) (?:my|the) question|that doesn't answer|not an answer|(?:talk|say) more than|vague|evasive|why (?:did|would|do) you|(?:cut|stop|quit|drop|skip) (?:being |the )?(?:diplomatic|vague|generic|evasive|fluff|filler|small talk|sugar[- ]?coating|the fluff|the filler)|(?:be|being) (?:so |too )?(?:diplomatic|evasive|wishy[- ]washy|noncommittal)|(?:give me|want|need) (?:a )?(?:straight|direct|clear|real|concrete|definite|specific) (?:answer|response|recommendation|opinion)|just (?:pick|choose) one|answer the question"
         ),
         0.7,
     ),
     _Rule(
         "Ignored",
         _rx(
-            r"you (?:forgot|missed|skipped|ignored|left out|omitted|didn't (?:include|mention|add|use|answer|finish|complete|follow|consider|do|read))|you did not (?:include|mention|add|use|answer|finish|complete|follow|consider|do|read)|forgot (?:to|about|the)|i (?:asked|said|told you|specified|mentioned)|not what i (?:asked|said|requested)|what about|where is|where's the|(?:is|are) missing|missing|left out|incomplete|unfinished|you stopped|didn't finish|as i (?:said|asked|mentioned)"
+            r"you (?:forgot|missed|skipped|ignored|left out|omitted|didn't (?:include|mention|add|use|answer|finish|complete|follow|consider|do|read))|you did not (?:include|mention|add|use|answer|finish|complete|follow|consider|do|read)|forgot (?:to|about|the)|i (?:asked|said|told you|specified|mentioned)|not what i (?:asked|said|requested)|what about|but where(?:'s| is| are)\b|where(?:'s| is| are) (?:the )?(?:rest|remaining|other|second|third|last|next|part|code|answer|example|link|source|list|output|table|steps?)\b|(?:is|are) missing|missing|left out|incomplete|unfinished|you stopped|didn't finish|as i (?:said|asked|mentioned)"
         ),
         0.8,
     ),
@@ -230,14 +306,22 @@ _RULES: tuple[_Rule, ...] = (
     _Rule(
         "Insufficient Detail",
         _rx(
-            r"more (?:details?|detailed|depth|info(?:rmation)?|examples?|specific|thorough|in[- ]depth|comprehensive)|in (?:more |greater )?detail|elaborate|expand(?: on)?|explain (?:more|further|in detail|better|again|why|how)|go (?:deeper|into detail)|tell me more|too (?:short|brief|vague|simple|general|basic|shallow)|longer|lengthier|not (?:enough|detailed|specific)(?: enough)?|more specific|step[- ]by[- ]step|what do you mean|what does (?:that|this|it) mean|(?:can|could) you clarify|clarify|(?:any|some) more|what else|more (?:options|suggestions)|at least \d+ words"
+            r"more (?:details?|detailed|depth|info(?:rmation)?|examples?|specific|thorough|in[- ]depth|comprehensive)|in (?:more |greater )?detail|elaborate|expand(?: on)?|explain (?:more|further|in detail|better|again|why|how)|go (?:deeper|into detail)|tell me more|too (?:short|brief|vague|simple|general|basic|shallow)|longer|lengthier|not (?:enough|detailed|specific)(?: enough)?|more specific|step[- ]by[- ]step|what do you mean|what does (?:that|this|it) mean|(?:can|could) you clarify|clarify|(?:any|some) more|more (?:options|suggestions)|at least \d+ words"
         ),
         0.7,
+    ),
+    # clarification questions about the answer itself
+    _Rule(
+        "Insufficient Detail",
+        _rx(
+            r"explain (?:me |us )?(?:the |your |that |this )?(?:\d+(?:st|nd|rd|th)|first|second|third|fourth|fifth|sixth|last|next|previous|above|final|\w+ed)? ?(?:point|step|part|bullet|item|option|line|section|paragraph|sentence|statement|term|phrase|example|code|answer)s?(?! (?:of|for|about|to|in|on) (?!(?:the|your) (?:above|answer|response|list)))|(?:point|step|item|option|bullet|number|no\.?|#) ?\d{1,2} (?:means?|is unclear|is not clear|isn't clear)|what (?:is|are|was) meant by|what does (?:that|this|it|that part|this part|the last part|the (?:\w+ )?(?:point|step|part|sentence|term|word|line)) mean|what (?:are|were) you (?:referring|talking) (?:to|about)|which (?:one|step|part|point|option) (?:do|did) you mean|what (?:exactly )?do you mean|meaning of (?:this|that|the (?:above|last|first|second|\w+ (?:point|step|part)))|(?:could|can|would) you explain (?:that|this|it|what you)\b"
+        ),
+        0.75,
     ),
     _Rule(
         "Style",
         _rx(
-            r"too (?:long|wordy|verbose|formal|informal|casual|complicated|complex|technical|repetitive|robotic|stiff|cheesy|flowery|much|many|generic|academic|childish)|shorter|shorten|concise|condense|briefer|summari[sz]e|tl;?dr|less (?:formal|wordy|verbose|technical|words|text)|more (?:casual|formal|professional|natural|human|friendly|simple|simply|conversational|polite|engaging|creative|funny)|simpler|simplify|plain(?:er)? (?:english|language|words)|in (?:bullet points|a list|a table|table form|paragraphs?|one (?:sentence|paragraph|line))|bullet points?|the (?:tone|format|formatting|style|wording|phrasing)|(?:don't|do not|stop|without) (?:use|using) |no (?:emojis?|bullets?|lists?|hashtags|markdown)|(?:in|under|less than|within|max(?:imum)?) \d+ (?:words|characters|sentences)|like a human|sounds? (?:robotic|like (?:an )?ai)"
+            r"too (?:long|wordy|verbose|formal|informal|casual|complicated|complex|technical|repetitive|robotic|stiff|cheesy|flowery|much|many|generic|academic|childish)|shorter|shorten|concise|condense|briefer|summari[sz]e|tl;?dr|less (?:formal|wordy|verbose|technical|words|text)|more (?:casual|formal|professional|natural|human|friendly|simple|simply|conversational|polite|engaging|creative|funny)|simpler|simplify|plain(?:er)? (?:english|language|words)|in (?:bullet points|a list|a table|table form|paragraphs?|one (?:sentence|paragraph|line))|bullet points?|the (?:tone|format|formatting|style|wording|phrasing)|(?:don't|do not|stop|without) (?:use|using) |no (?:emojis?|bullets?|lists?|hashtags|markdown)|(?:in|under|less than|within|max(?:imum)?) \d+ (?:words|characters|sentences)|like a human|sounds? (?:robotic|like (?:an )?ai)|(?:in|into|using|with) (?:more |very )?(?:simple|simpler|plain|plainer|layman'?s?|laymen'?s?|lay|non[- ]?technical|nontechnical|everyday|easy|easier|basic|simple english|common) (?:terms?|words|language|english|way|manner)|(?:layman'?s?|laymen'?s?|non[- ]?technical|plain|simple) terms|(?:for|like (?:i'm|i am)|to) (?:a )?(?:beginner|layman|laymen|five[- ]year[- ]old|5[- ]year[- ]old|child|kid|non[- ]?technical (?:person|user|audience))|eli5|better (?:format(?:ting)?|structure|layout|presentation|readability|formatted|structured)|(?:format|structure|organi[sz]e|present|lay out) (?:it|this|that|the (?:answer|response|above|same|result|list)) (?:better|properly|nicely|clearly|differently|in|as)|(?:improve|fix|change) the (?:format(?:ting)?|structure|layout|presentation)|point[- ](?:to|by)[- ]point|point[- ]?wise|(?:in|as) (?:a )?(?:tabular (?:form|format)|table format|points|numbered list|list form|steps)|tabular|concise (?:manner|way|form|version)|(?:a )?(?:little|bit|lot|more) (?:brief|briefer|crisp|crisper|shorter)|to the point"
         ),
         0.8,
     ),
@@ -397,6 +481,82 @@ def _negated(before: str) -> bool:
     return any(w in _NEGATORS or w.endswith("n't") for w in before.split()[-3:])
 
 
+# the categories an edit instruction names ("rewrite", "shorter", "in detail"): when the turn
+# brings its own text, they apply to that text, not to the previous response
+_EDIT_CATEGORIES = frozenset({"Revision", "Style", "Insufficient Detail", "Lower Quality"})
+_PASSAGE_START = re.compile(r":|\n|```")
+# the part before the passage names a task on a text ("translate this paragraph:", "fix the
+# grammar in the following:")
+_EDIT_INSTRUCTION = re.compile(
+    r"\b(?:translate|rewrite|re-write|rephrase|paraphrase|summari[sz]e|proofread|correct|edit|improve"
+    r"|polish|shorten|expand|simplify|convert|reword|check|fix|format|turn|write|continue|explain"
+    r"|analy[sz]e|review|respond|reply|answer|make|grade|score|classify|extract|describe|generate)\b"
+    r"|\b(?:this|the following|below|these|next)\b"
+)
+# words that frame a request ("tell me about X", "how to X") rather than change what it asks
+_FRAMING = frozenset(
+    "how what why when where which whats tell give show list explain want need ask know something "
+    "anything me please can could let like am im would about information info details".split()
+)
+# a request to redo the previous answer, named by an anaphor ("explain the same ...")
+_ANAPHOR_REQUEST = re.compile(
+    r"\b(?:explain|give|convey|tell|say|write|put|present|provide|show|summari[sz]e|describe|rephrase"
+    r"|repeat|format|list|translate|reword|redo|convert|simplify|shorten)(?: me| us| it)?(?: again)?"
+    r" (?:the same|the above|all (?:of )?(?:this|that|the above)|above(?: \w+)?"
+    r"|your (?:answer|response|reply|explanation|previous|last|above)"
+    r"|the (?:previous|last|above) (?:answer|response|reply|one|explanation|points?|list))\b"
+    r"(?! (?:for|about|with|on|regarding|but for|of)\b)"
+)
+# "what does X mean": a clarification of the answer when X comes from the response
+_WHAT_MEANS = re.compile(
+    r"\bwhat (?:does|do|is|are) (?:the |a |an )?(?:term |word |phrase )?['\"]?([\w' .-]{2,40}?)['\"]? (?:mean|means|stand for|stands for|refer to)\b"
+)
+# a sentence that ends on "though" states a contrast: "the population is about 8 million, though"
+_THOUGH_END = re.compile(r"^\W*\S+\s+\S+\s.*\bthough\W*$")
+# a figure or a name (a capitalised word other than "I" after the first word): what a stated
+# correction is about
+_FACT_TOKEN = re.compile(r"\d|(?<=\s)(?!I\b|I'[a-z])[A-Z][\w-]+")
+# the response asks the user something specific (not a generic "anything else?")
+_RESPONSE_GENERIC_Q = re.compile(
+    r"\b(?:anything else|any other|any (?:more|further)|further (?:questions?|assistance|help)|more questions|"
+    r"help (?:you )?with|assist (?:you )?with|would you like (?:to know )?more|like to know more|let me know)\b"
+)
+
+
+def _own_passage(text: str, response: str | None) -> int | None:
+    """Where the text a request brings of its own starts (None: it brings none).
+
+    A passage is what follows the first ``:``, line break or opening quote in the first 200
+    characters, at least ``OWN_TEXT_WORDS`` words long, and mostly (>= 60% of its content words)
+    not taken from the previous response: "translate this paragraph: ..." with a new paragraph
+    is a new request, "rewrite this part: <a quote of the answer>" is not. The part before
+    the passage must name a task on a text (``_EDIT_INSTRUCTION``), so a complaint followed by
+    a pasted error or link ("it says: ...") is not an own passage.
+    """
+    m = _PASSAGE_START.search(text, 0, 200)
+    if not m or not _EDIT_INSTRUCTION.search(text, 0, m.start()):
+        return None
+    passage = text[m.end() :]
+    if len(passage.split()) < OWN_TEXT_WORDS:
+        return None
+    own = _content_tokens(passage)
+    if not own:
+        return None
+    from_response = _content_tokens((response or "")[:20_000])
+    if len(own & from_response) / len(own) > 0.4:
+        return None
+    return m.end()
+
+
+def _asks_user(response_tail: str) -> bool:
+    """Whether the response ends by asking the user something specific (a clarifying question)."""
+    tail = response_tail.rstrip()
+    if not tail.endswith("?"):
+        return False
+    last = re.split(r"(?<=[.!?])\s+", tail)[-1]
+    return not _RESPONSE_GENERIC_Q.search(last)
+
+
 def _position_factor(seg: int, start: int, sat: bool) -> float:
     if seg == 0 or start < 40:
         return 1.0
@@ -483,6 +643,8 @@ def classify(
             scores[category] = weight
             where[category] = (seg, start, end)
 
+    own_from = _own_passage(text, response)
+
     # try each rule only where one of its possible openings starts a word of the text
     at: dict[int, set[int]] = {}
     n_words = 0
@@ -504,6 +666,10 @@ def classify(
         for m in found:
             if m is None:
                 continue
+            if own_from is not None and (
+                m.start() >= own_from or rule.category in _EDIT_CATEGORIES
+            ):
+                continue  # inside the turn's own text, or an edit instruction for it
             seg = min(bisect_right(seg_ends, m.start()), len(seg_ends) - 1)
             if rule.statements_only and seg_question[seg]:
                 continue
@@ -535,22 +701,60 @@ def classify(
             hit("Negative Feedback", 0.7, 0, 0)
 
     # an error pasted back after code; pushback after a refusal
-    if response and "Negative Feedback" not in scores and _ERROR_WORDS.search(text):
+    if response and scores.get("Negative Feedback", 0.0) < 0.7 and _ERROR_WORDS.search(text):
         if _RESPONSE_CODE.search(response[-4000:]):
             hit("Negative Feedback", 0.7, 0, 0)
     refused = bool(resp_tail) and bool(_RESPONSE_REFUSAL.search(resp_tail))
     if refused and _PUSHBACK.search(text, 0, 200):
         hit("Unrealistic Expectation", 0.5, 0, 0)
 
-    # repeat / rephrase of the previous request
+    if own_from is None:
+        # "explain the same in ...", "summarize the above": a redo of the previous answer
+        m = _ANAPHOR_REQUEST.search(text)
+        if m:
+            seg = min(bisect_right(seg_ends, m.start()), len(seg_ends) - 1)
+            hit("Revision", 0.7 * _position_factor(seg, m.start(), False), seg, m.start(), m.end())
+        # "what does <a term of the answer> mean?": a clarification question about it
+        m = _WHAT_MEANS.search(text)
+        if m and response:
+            term = _content_tokens(m.group(1))
+            if term and term <= _content_tokens(response[:20_000]):
+                seg = min(bisect_right(seg_ends, m.start()), len(seg_ends) - 1)
+                hit("Insufficient Detail", 0.7, seg, m.start(), m.end())
+    # a correction stated as a fact with a closing "though"
+    for i, (a, b) in enumerate(zip(seg_starts, seg_ends, strict=True)):
+        if (
+            not seg_question[i]
+            and i < 3
+            and _THOUGH_END.search(text[a:b].rstrip(" .!"))
+            and _FACT_TOKEN.search(raw, a, b)
+        ):
+            hit("Factual Error", 0.7, i, a, b)
+            break
+
+    # repeat / rephrase of the previous request: Revision only when near-verbatim (Jaccard >=
+    # REPEAT_VERBATIM), or very similar and adding no new words beyond framing ("tell me",
+    # "how"), and not an answer to a question the response asked; templated batch prompts (the
+    # same instruction, a different item) and drill-downs share words but ask something new
     repeat_jac = 0.0
+    asks = _asks_user(resp_tail)
     if previous_user_message:
-        jac, contain = repeat_similarity(raw, previous_user_message)
-        if jac >= REPEAT_JACCARD or (contain >= REPEAT_CONTAINMENT and jac >= 0.3):
-            hit("Revision", 0.9 if jac >= 0.7 else 0.75, 0, 0)
+        jac, _ = repeat_similarity(raw, previous_user_message)
+        novel = (
+            _content_tokens(raw[:2000]) - _content_tokens(previous_user_message[:2000]) - _FRAMING
+        )
+        if not asks and (jac >= REPEAT_VERBATIM or (jac >= REPEAT_JACCARD and not novel)):
+            hit("Revision", 0.8, 0, 0)
         elif jac >= 0.25:
-            hit("Revision", 0.3, 0, 0)
+            hit("Revision", 0.3, 0, 0)  # a partial repeat: only a candidate
         repeat_jac = jac
+
+    # the response the turn reacts to is empty: the assistant gave no answer, so the turn
+    # (usually the request again) is DSAT: Revision when it repeats or rephrases the previous
+    # request ("repeats the same request"), else No Engagement (nothing engaged with it)
+    if response is not None and not response.strip():
+        rephrase = repeat_jac >= 0.25 or previous_user_message is None
+        hit("Revision" if rephrase else "No Engagement", 0.9, 0, 0)
 
     sat_scores = {c: s for c, s in scores.items() if c in SAT_CATEGORIES}
     dsat_scores = {c: s for c, s in scores.items() if c in DSAT_CATEGORIES}
