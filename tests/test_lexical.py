@@ -396,3 +396,21 @@ def test_a_new_question_about_an_error_is_not_dsat() -> None:
         "Can you explain what error code 0x80070005 means?", "hi", "Hello! How can I help?"
     )
     assert not det.dsat
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "How do I change the default region of my account?",
+        "Is it possible?",
+        "Which of the two libraries is more accurate for dates?",
+        "I'm not sure whether to pick the blue or the green theme.",
+        "I don't think that I need the premium plan.",
+        "Now do the same for the second chapter.",
+    ],
+)
+def test_new_requests_that_only_look_like_feedback_are_not_dsat(message: str) -> None:
+    det = classify(
+        message, "compare the two plans", "The basic plan costs less; premium adds backups."
+    )
+    assert not det.dsat, det.dsat_categories

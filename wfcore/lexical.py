@@ -241,7 +241,7 @@ _RULES: tuple[_Rule, ...] = (
     _Rule(
         "Revision",
         _rx(
-            r"improve (?:it|this|that|on (?:it|this|that)|upon (?:it|this|that)|the (?:answer|response|text|above|same|result|explanation)|your (?:answer|response|explanation))|(?:make|get) (?:it|this|that) (?:a (?:bit|little) )?better|(?:do|be) better|(?:can|could|would) you better|(?:a )?better (?:answer|response|version|explanation)|(?:more|less) (?:clearly|clear|precise|precisely|accurate|readable|understandable|structured|organi[sz]ed|confusing)|clearer|(?:re-?)?explain (?:it|this|that) (?:again|differently|better|another way)|(?:in|using) (?:a |an )?(?:different|other|another|simpler) (?:way|words|manner)|in other words|say (?:it|that|this) (?:again|differently)"
+            r"improve (?:it|this|that|on (?:it|this|that)|upon (?:it|this|that)|the (?:answer|response|text|above|same|result|explanation)|your (?:answer|response|explanation))|(?:make|get) (?:it|this|that) (?:a (?:bit|little) )?better|(?:do|be) better|(?:can|could|would) you better|(?:a )?better (?:answer|response|version|explanation)|(?<!is )(?<!are )(?<!was )(?<!which )(?:more|less) (?:clearly|clear|precise|precisely|accurate|readable|understandable|structured|organi[sz]ed|confusing)(?! than)|(?<!is )(?<!are )(?<!was )(?<!which )clearer(?! than)|(?:re-?)?explain (?:it|this|that) (?:again|differently|better|another way)|(?:in|using) (?:a |an )?(?:different|other|another|simpler) (?:way|words|manner)|in other words|say (?:it|that|this) (?:again|differently)"
         ),
         0.75,
     ),
@@ -263,7 +263,7 @@ _RULES: tuple[_Rule, ...] = (
     _Rule(
         "Factual Error",
         _rx(
-            r"(?:is|was|are|were) (?:that|this|it|that answer|this answer|that info(?:rmation)?)(?: really| actually| even| still| definitely)? (?:right|true|correct|accurate|so|possible|the case)\?|i (?:really |highly |strongly )?doubt (?:that|it|this|whether|if|very much|your)|i(?:'m| am) (?:not (?:so |too |that )?(?:sure|convinced)|skeptical|doubtful|unconvinced) (?:about |of )?(?:that|this|it\b|your|you're|you are|if that|whether)|i (?:don't|do not|can't|cannot) (?:think|believe) (?:that's|that is|this is|it's|it is|that|this|you're|you are|you)(?: (?:right|true|correct|accurate|how|the case|what))?|(?:that|this|it) (?:can't|cannot|couldn't|can not) be (?:right|true|correct|accurate)|(?:that|this|it) (?:doesn't|does not|didn't|did not) (?:sound|seem|look) (?:right|correct|true|accurate)|(?:that|this|it) sounds? (?:wrong|off|fishy|suspicious)|really\?|seriously\?|are you (?:certain|kidding|joking|positive)|(?:where|how) did you (?:get|find|hear) (?:that|this)|what(?:'s| is) (?:your|the) source|(?:any|a|what) sources? for (?:that|this)|how (?:can|could|is) (?:that|this|it) (?:be )?(?:true|right|possible|correct)|that's not what i (?:read|heard|found|saw|see)|last (?:i|time i) checked|as far as i (?:know|remember|can tell)"
+            r"(?:is|was|are|were) (?:that|this|it|that answer|this answer|that info(?:rmation)?)(?: really| actually| even| still| definitely)? (?:right|true|correct|accurate|so|the case)\?|i (?:really |highly |strongly )?doubt (?:that|it|this|whether|if|very much|your)|i(?:'m| am) (?:not (?:so |too |that )?(?:sure|convinced)|skeptical|doubtful|unconvinced) (?:about (?:that|this|it)\b|of (?:that|this)|that's|that is|this is|it's|it is|if that's|your|you're|you are)|i (?:don't|do not|can't|cannot) (?:think|believe) (?:that's|that is|this is|it's|it is|you're|you are) (?:right|true|correct|accurate|how|the case|what|real|a thing)|i (?:don't|do not|can't|cannot) (?:believe|trust) (?:you|that|this|it)\b|(?:that|this|it) (?:can't|cannot|couldn't|can not) be (?:right|true|correct|accurate)|(?:that|this|it) (?:doesn't|does not|didn't|did not) (?:sound|seem|look) (?:right|correct|true|accurate)|(?:that|this|it) sounds? (?:wrong|off|fishy|suspicious)|really\?|seriously\?|are you (?:certain|kidding|joking|positive)|(?:where|how) did you (?:get|find|hear) (?:that|this)|what(?:'s| is) (?:your|the) source|(?:any|a|what) sources? for (?:that|this)|how (?:can|could|is) (?:that|this|it) (?:be )?(?:true|right|possible|correct)|that's not what i (?:read|heard|found|saw|see)|last (?:i|time i) checked|as far as i (?:know|remember|can tell)"
         ),
         0.8,
     ),
@@ -314,14 +314,14 @@ _RULES: tuple[_Rule, ...] = (
     _Rule(
         "Insufficient Detail",
         _rx(
-            r"explain (?:me |us )?(?:the |your |that |this )?(?:\d+(?:st|nd|rd|th)|first|second|third|fourth|fifth|sixth|last|next|previous|above|final|\w+ed)? ?(?:point|step|part|bullet|item|option|line|section|paragraph|sentence|statement|term|phrase|example|code|answer)s?(?! (?:of|for|about|to|in|on) (?!(?:the|your) (?:above|answer|response|list)))|(?:point|step|item|option|bullet|number|no\.?|#) ?\d{1,2} (?:means?|is unclear|is not clear|isn't clear)|what (?:is|are|was) meant by|what does (?:that|this|it|that part|this part|the last part|the (?:\w+ )?(?:point|step|part|sentence|term|word|line)) mean|what (?:are|were) you (?:referring|talking) (?:to|about)|which (?:one|step|part|point|option) (?:do|did) you mean|what (?:exactly )?do you mean|meaning of (?:this|that|the (?:above|last|first|second|\w+ (?:point|step|part)))|(?:could|can|would) you explain (?:that|this|it|what you)\b"
+            r"explain (?:me |us )?(?:the |your |that |this )?(?:\d+(?:st|nd|rd|th)|first|second|third|fourth|fifth|sixth|last|next|previous|above|final|\w+ed)? ?(?:point|step|part|bullet|item|option|line|section|paragraph|sentence|statement|example|code|answer)s?(?! (?:of|for|about|to|in|on) (?!(?:the|your) (?:above|answer|response|list)))|(?:point|step|item|option|bullet|number|no\.?|#) ?\d{1,2} (?:means?|is unclear|is not clear|isn't clear)|what (?:is|are|was) meant by|what does (?:that|this|it|that part|this part|the last part|the (?:\w+ )?(?:point|step|part|sentence|term|word|line)) mean|what (?:are|were) you (?:referring|talking) (?:to|about)|which (?:one|step|part|point|option) (?:do|did) you mean|what (?:exactly )?do you mean|meaning of (?:this|that|the (?:above|last|first|second|\w+ (?:point|step|part)))|(?:could|can|would) you explain (?:that|this|it|what you)\b"
         ),
         0.75,
     ),
     _Rule(
         "Style",
         _rx(
-            r"too (?:long|wordy|verbose|formal|informal|casual|complicated|complex|technical|repetitive|robotic|stiff|cheesy|flowery|much|many|generic|academic|childish)|shorter|shorten|concise|condense|briefer|summari[sz]e|tl;?dr|less (?:formal|wordy|verbose|technical|words|text)|more (?:casual|formal|professional|natural|human|friendly|simple|simply|conversational|polite|engaging|creative|funny)|simpler|simplify|plain(?:er)? (?:english|language|words)|in (?:bullet points|a list|a table|table form|paragraphs?|one (?:sentence|paragraph|line))|bullet points?|the (?:tone|format|formatting|style|wording|phrasing)|(?:don't|do not|stop|without) (?:use|using) |no (?:emojis?|bullets?|lists?|hashtags|markdown)|(?:in|under|less than|within|max(?:imum)?) \d+ (?:words|characters|sentences)|like a human|sounds? (?:robotic|like (?:an )?ai)|(?:in|into|using|with) (?:more |very )?(?:simple|simpler|plain|plainer|layman'?s?|laymen'?s?|lay|non[- ]?technical|nontechnical|everyday|easy|easier|basic|simple english|common) (?:terms?|words|language|english|way|manner)|(?:layman'?s?|laymen'?s?|non[- ]?technical|plain|simple) terms|(?:for|like (?:i'm|i am)|to) (?:a )?(?:beginner|layman|laymen|five[- ]year[- ]old|5[- ]year[- ]old|child|kid|non[- ]?technical (?:person|user|audience))|eli5|better (?:format(?:ting)?|structure|layout|presentation|readability|formatted|structured)|(?:format|structure|organi[sz]e|present|lay out) (?:it|this|that|the (?:answer|response|above|same|result|list)) (?:better|properly|nicely|clearly|differently|in|as)|(?:improve|fix|change) the (?:format(?:ting)?|structure|layout|presentation)|point[- ](?:to|by)[- ]point|point[- ]?wise|(?:in|as) (?:a )?(?:tabular (?:form|format)|table format|points|numbered list|list form|steps)|tabular|concise (?:manner|way|form|version)|(?:a )?(?:little|bit|lot|more) (?:brief|briefer|crisp|crisper|shorter)|to the point"
+            r"too (?:long|wordy|verbose|formal|informal|casual|complicated|complex|technical|repetitive|robotic|stiff|cheesy|flowery|much|many|generic|academic|childish)|shorter|shorten|concise|condense|briefer|summari[sz]e|tl;?dr|less (?:formal|wordy|verbose|technical|words|text)|more (?:casual|formal|professional|natural|human|friendly|simple|simply|conversational|polite|engaging|creative|funny)|simpler|simplify|plain(?:er)? (?:english|language|words)|in (?:bullet points|a list|a table|table form|paragraphs?|one (?:sentence|paragraph|line))|bullet points?|the (?:tone|format|formatting|style|wording|phrasing)|(?:don't|do not|stop|without) (?:use|using) |no (?:emojis?|bullets?|lists?|hashtags|markdown)|(?:in|under|less than|within|max(?:imum)?) \d+ (?:words|characters|sentences)|like a human|sounds? (?:robotic|like (?:an )?ai)|(?:in|into|using|with) (?:more |very )?(?:simple|simpler|plain|plainer|layman'?s?|laymen'?s?|lay|non[- ]?technical|nontechnical|everyday|easy|easier|basic|simple english|common) (?:terms?|words|language|english|way|manner)|(?:layman'?s?|laymen'?s?|non[- ]?technical|plain|simple) terms|(?:for|like (?:i'm|i am)|to) (?:a )?(?:beginner|layman|laymen|five[- ]year[- ]old|5[- ]year[- ]old|child|kid|non[- ]?technical (?:person|user|audience))|eli5|better (?:format(?:ting)?|structure|layout|presentation|readability|formatted|structured)|(?:format|structure|organi[sz]e|present|lay out) (?:it|this|that|the (?:answer|response|above|same|result|list)) (?:better|properly|nicely|clearly|differently|in|as)|(?:improve|fix|change) the (?:format(?:ting)?|structure|layout|presentation)|point[- ](?:to|by)[- ]point|point[- ]?wise|(?:in|as) (?:a )?(?:tabular (?:form|format)|table format|points|numbered list|list form|steps)|tabular|concise (?:manner|way|form|version)|(?:a )?(?:little|bit|lot|more) (?:brief|briefer|crisp|crisper|shorter)|(?<!up )to the point(?! where| that| of| at| in)"
         ),
         0.8,
     ),
@@ -507,6 +507,11 @@ _ANAPHOR_REQUEST = re.compile(
     r"|the (?:previous|last|above) (?:answer|response|reply|one|explanation|points?|list))\b"
     r"(?! (?:for|about|with|on|regarding|but for|of)\b)"
 )
+# a how-to question names an action ("how to change the ..."), not a redo of the answer
+_HOW_TO = re.compile(
+    r"\bhow (?:to|do i|can i|could i|would i|should i|do you|do we|can we|does one|can one)\s+$"
+)
+_ANAPHOR_HINT = re.compile(r"same|above|your |previous|last ")
 # "what does X mean": a clarification of the answer when X comes from the response
 _WHAT_MEANS = re.compile(
     r"\bwhat (?:does|do|is|are) (?:the |a |an )?(?:term |word |phrase )?['\"]?([\w' .-]{2,40}?)['\"]? (?:mean|means|stand for|stands for|refer to)\b"
@@ -670,6 +675,10 @@ def classify(
                 m.start() >= own_from or rule.category in _EDIT_CATEGORIES
             ):
                 continue  # inside the turn's own text, or an edit instruction for it
+            if rule.category == "Revision" and _HOW_TO.search(
+                text, max(0, m.start() - 20), m.start()
+            ):
+                continue  # "how do I change the vault?": a how-to question, not a redo
             seg = min(bisect_right(seg_ends, m.start()), len(seg_ends) - 1)
             if rule.statements_only and seg_question[seg]:
                 continue
@@ -710,22 +719,22 @@ def classify(
 
     if own_from is None:
         # "explain the same in ...", "summarize the above": a redo of the previous answer
-        m = _ANAPHOR_REQUEST.search(text)
+        m = _ANAPHOR_REQUEST.search(text) if _ANAPHOR_HINT.search(text) else None
         if m:
             seg = min(bisect_right(seg_ends, m.start()), len(seg_ends) - 1)
             hit("Revision", 0.7 * _position_factor(seg, m.start(), False), seg, m.start(), m.end())
         # "what does <a term of the answer> mean?": a clarification question about it
-        m = _WHAT_MEANS.search(text)
+        m = _WHAT_MEANS.search(text) if response and "what " in text else None
         if m and response:
             term = _content_tokens(m.group(1))
             if term and term <= _content_tokens(response[:20_000]):
                 seg = min(bisect_right(seg_ends, m.start()), len(seg_ends) - 1)
                 hit("Insufficient Detail", 0.7, seg, m.start(), m.end())
     # a correction stated as a fact with a closing "though"
-    for i, (a, b) in enumerate(zip(seg_starts, seg_ends, strict=True)):
+    for i in range(min(3, len(seg_starts)) if "though" in text else 0):
+        a, b = seg_starts[i], seg_ends[i]
         if (
             not seg_question[i]
-            and i < 3
             and _THOUGH_END.search(text[a:b].rstrip(" .!"))
             and _FACT_TOKEN.search(raw, a, b)
         ):
