@@ -4,7 +4,9 @@ Each input file is streamed in row blocks through its format adapter (wfcore.ing
 LMSYS Parquet column-wise) and written as Parquet parts of at most ``ingest.shard_rows`` rows, one
 row group at a time (memory does not grow with file or corpus size), named by file index so the
 output order is the input order whatever the parallelism. Files are read in parallel processes when there are
-several. The manifest gets per-file counts: rows_read = accepted + rejected.
+several. The manifest gets per-file counts: rows_read = accepted + rejected, and the empty messages
+kept in accepted conversations (per file and in total: ``empty_messages``,
+``conversations_with_empty_messages``).
 """
 
 from __future__ import annotations
@@ -213,6 +215,8 @@ def run(ctx: StageContext) -> None:
     formats: dict[str, int] = {}
     for s in stats:
         formats[s["format"] or "unknown"] = formats.get(s["format"] or "unknown", 0) + s["rows_read"]
+    ctx.record["empty_messages"] = sum(s["empty_messages"] for s in stats)
+    ctx.record["conversations_with_empty_messages"] = sum(s["conversations_with_empty_messages"] for s in stats)
     ctx.record["files"] = stats
     ctx.record["formats"] = formats
     ctx.record["input"] = uri

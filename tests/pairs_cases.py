@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from wfcore import ids
+from wfcore import turns
 
 
 def msgs(*texts: str) -> list[dict]:
@@ -12,26 +12,10 @@ def msgs(*texts: str) -> list[dict]:
 
 def turn_rows(conversation_id: str, messages: list[dict], cluster_id: str | None = None,
               flagged: bool = False, source: str = "synthetic", model: str = "gpt-x") -> list[dict]:
-    """TURNS rows as prepare writes them: user message k >= 2 after an assistant message."""
-    out = []
-    for k in range(2, len(messages)):
-        if messages[k]["role"] != "user" or messages[k - 1]["role"] != "assistant":
-            continue
-        out.append({
-            "turn_id": ids.turn_id(conversation_id, k),
-            "conversation_id": conversation_id,
-            "message_index": k,
-            "history": messages[: k - 1],
-            "response": messages[k - 1]["content"],
-            "user_message": messages[k]["content"],
-            "source": source,
-            "language": "English",
-            "model": model,
-            "cluster_id": cluster_id or conversation_id,
-            "moderation_flagged": flagged,
-            "shard": 0,
-        })
-    return out
+    """TURNS rows as prepare writes them (prepare's own rule, :func:`wfcore.turns.explode`)."""
+    conv = {"conversation_id": conversation_id, "messages": messages, "source": source, "language": "English",
+            "model": model, "cluster_id": cluster_id or conversation_id, "moderation_flagged": flagged}
+    return [dict(row, shard=0) for row in turns.explode(conv)]
 
 
 def feedback_row(turn: dict, signal: str | None, categories: list[str] | None = None) -> dict:

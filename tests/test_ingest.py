@@ -204,7 +204,7 @@ MALFORMED = {
     "wrong_type": json.dumps({"id": "b", "messages": "user: hi"}),
     "missing_role": json.dumps({"messages": [{"content": "hi"}]}),
     "unknown_role": json.dumps(_msgs(("user", "hi"), ("robot", "beep"))),
-    "empty_content": json.dumps(_msgs(("user", "hi"), ("assistant", "  \n"))),
+    "empty_content": json.dumps(_msgs(("user", "  \n"), ("assistant", "hello"), ("user", None))),
     "non_string_content": json.dumps(_msgs(("user", 42))),
     "message_too_long": json.dumps(_msgs(("user", "x" * 101))),
     "no_user_turn": json.dumps(_msgs(("system", "rules"), ("assistant", "hello"))),
@@ -396,7 +396,11 @@ def test_columnar_parquet_path_gives_the_same_rows_and_rejects_as_record_by_reco
     # records only the per-record path can judge, between plainly valid ones
     records[3]["conversation_hash"] = " "  # no id: a content hash is made
     records[4]["conversation"][0]["role"] = " Developer "  # accepted as system
-    records[5]["conversation"][-1]["content"] = "\u3000\n"  # blank: empty_content
+    records[5]["conversation"][-1]["content"] = "\u3000\n"  # blank: kept and counted
+    records[10]["conversation"][0]["content"] = None  # null: kept as "" (per-record path)
+    for m in records[11]["conversation"]:
+        if m["role"] == "user":
+            m["content"] = " "  # no user message with content: empty_content
     records[6]["conversation"][0]["content"] = "x" * 5000  # over the limit below
     records[7]["state"] = 'tab\there "quoted" \\ line\nbreak'  # metadata text that needs escaping
     records[8]["openai_moderation"] = None
@@ -415,6 +419,8 @@ def test_columnar_parquet_path_gives_the_same_rows_and_rejects_as_record_by_reco
     assert columnar.stats.as_dict() == by_record.stats.as_dict()
     assert columnar.stats.rows_read == 300 == columnar.stats.accepted + columnar.stats.rejected
     assert columnar.stats.rejected_by_reason["message_too_long"] == 1
+    assert columnar.stats.rejected_by_reason["empty_content"] >= 1
+    assert columnar.stats.empty_messages >= 2 and columnar.stats.conversations_with_empty >= 2
     expected = schema.to_table([r for k, r in rows if k == "conversation"], schema.CONVERSATIONS)
     got = pa.concat_tables([t for t, _ in blocks])
     assert got.schema == schema.CONVERSATIONS
@@ -422,3 +428,89 @@ def test_columnar_parquet_path_gives_the_same_rows_and_rejects_as_record_by_reco
     for a, b in zip(got.column("metadata").to_pylist(), expected.column("metadata").to_pylist(), strict=True):
         assert json.loads(a) == json.loads(b) or (a.replace("NaN", "0") == b.replace("NaN", "0"))
     assert [r for _, rej in blocks for r in rej] == [r for k, r in rows if k == "reject"]
+
+
+# ---------------------------------------------------------------- empty messages (real logs have them)
+
+
+def _lmsys_with_empty_replies() -> list[dict]:
+    """LMSYS-Chat-1M records as published, where the model failed to answer some turns."""
+    def rec(cid, *pairs):
+        return dict(LMSYS, conversation_id=cid, turn=len(pairs) // 2,
+                    conversation=[{"content": c, "role": r} for r, c in pairs])
+
+    return [
+        rec("e-middle", ("user", "Write a limerick about a cat"), ("assistant", "There once was a cat..."),
+            ("user", "make it rhyme better"), ("assistant", ""), ("user", "hello? make it rhyme better"),
+            ("assistant", "A cat with a hat sat flat...")),
+        rec("e-last", ("user", "Translate 'good morning' to German"), ("assistant", "Guten Morgen"),
+            ("user", "and to French?"), ("assistant", " \n ")),
+        rec("e-first", ("user", "hi"), ("assistant", ""), ("user", "are you there? hi")),
+        rec("e-user", ("user", "Summarise this"), ("assistant", "There is nothing to summarise."), ("user", ""),
+            ("assistant", "Please paste the text.")),
+        rec("full", ("user", "how are you?"), ("assistant", "I am fine.")),
+        rec("no-content", ("user", "   "), ("assistant", "How can I help?")),
+    ]
+
+
+def test_empty_replies_are_kept_and_counted_and_only_a_conversation_without_user_content_is_rejected(tmp_path):
+    convs, rejects, stats = _read(_jsonl(tmp_path / "lmsys.jsonl", _lmsys_with_empty_replies()))
+    assert [c["conversation_id"] for c in convs] == ["e-middle", "e-last", "e-first", "e-user", "full"]
+    assert [(r["reason_code"], r["locator"].rsplit(":", 1)[-1]) for r in rejects] == [("empty_content", "6")]
+    assert [c["empty_messages"] for c in convs] == [1, 1, 1, 1, 0]
+    assert (stats.empty_messages, stats.conversations_with_empty) == (4, 4)
+    assert stats.as_dict()["empty_messages"] == 4 and stats.as_dict()["conversations_with_empty_messages"] == 4
+    middle = convs[0]["messages"]
+    assert len(middle) == 6 and middle[3] == {"role": "assistant", "content": ""}  # kept in place
+    assert convs[1]["messages"][-1]["content"] == " \n "  # the text as logged
+    schema.to_table(convs, schema.CONVERSATIONS)
+
+
+def test_null_content_and_empty_content_parts_are_kept_as_empty_messages(tmp_path):
+    rec = {"id": "t1", "messages": [{"role": "user", "content": "What is 2+2?"},
+                                    {"role": "assistant", "content": None, "tool_calls": [{"id": "x"}]},
+                                    {"role": "assistant", "content": []},
+                                    {"role": "user", "content": [{"type": "text", "text": "well?"}]}]}
+    (conv,), rejects, stats = _read(_jsonl(tmp_path / "oa.jsonl", [rec]))
+    assert not rejects and conv["empty_messages"] == 2
+    assert [m["content"] for m in conv["messages"]] == ["What is 2+2?", "", "", "well?"]
+    assert json.loads(conv["metadata"])["message_fields"][1] == {"tool_calls": [{"id": "x"}]}
+
+
+def test_turns_before_and_after_an_empty_reply_are_candidates(tmp_path):
+    from wfcore import turns
+
+    convs, _, _ = _read(_jsonl(tmp_path / "lmsys.jsonl", _lmsys_with_empty_replies()))
+    by_id = {c["conversation_id"]: turns.explode(c) for c in convs}
+    middle = {t["message_index"]: t for t in by_id["e-middle"]}
+    assert sorted(middle) == [2, 4]  # the feedback before the empty reply, and the repeat after it
+    assert middle[2]["response"] == "There once was a cat..." and middle[2]["user_message"] == "make it rhyme better"
+    assert middle[4]["response"] == "" and middle[4]["user_message"] == "hello? make it rhyme better"
+    assert [(t["message_index"], t["response"]) for t in by_id["e-first"]] == [(2, "")]
+    assert [t["message_index"] for t in by_id["e-last"]] == [2]
+    assert by_id["e-user"] == []  # an empty user message is no feedback turn
+
+
+def test_stage_manifest_counts_empty_messages_per_file_and_in_total(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    _jsonl(folder / "a.jsonl", _lmsys_with_empty_replies())
+    pq.write_table(pa.Table.from_pylist(_lmsys_with_empty_replies()), folder / "b.parquet")  # column-wise path
+    ctx = _ctx(str(tmp_path / "run"), str(folder), workers=1)
+    run_ingest(ctx)
+    rec = ctx.record
+    assert rec["rows_in"] == 12 and rec["rows_out"] == 10 and rec["rejected_by_reason"] == {"empty_content": 2}
+    assert [(f["empty_messages"], f["conversations_with_empty_messages"]) for f in rec["files"]] == [(4, 4), (4, 4)]
+    assert rec["empty_messages"] == 8 and rec["conversations_with_empty_messages"] == 8
+    table = ctx.run.table("conversations").read(schema.CONVERSATIONS)
+    assert sum(table.column("empty_messages").to_pylist()) == 8
+
+
+def test_columnar_path_converts_blank_messages_itself_and_leaves_only_the_reject_to_the_record_path():
+    from wfcore.ingest import columnar
+
+    batch = pa.Table.from_pylist(_lmsys_with_empty_replies()).to_batches()[0]
+    fast, rest = columnar.convert_batch(batch, "lmsys", "mem.parquet", 0, 1000)
+    assert fast.column("conversation_id").to_pylist() == ["e-middle", "e-last", "e-first", "e-user", "full"]
+    assert fast.column("empty_messages").to_pylist() == [1, 1, 1, 1, 0]
+    assert list(rest) == [5]  # "no-content": the per-record path rejects it with its reason

@@ -170,3 +170,27 @@ def test_balancing_caps_are_deterministic_and_seeded():
 
 def test_normalise_ignores_case_whitespace_and_unicode_width():
     assert P.normalise(" Ｈello\n  World ") == P.normalise("hello world")
+
+
+# ---------------------------------------------------------------- empty messages never make a side
+
+
+@pytest.mark.parametrize("empty", ["", "  \n"])
+def test_a_harvested_pair_with_an_empty_original_or_revision_is_rejected_as_empty(empty):
+    empty_original = msgs("write a haiku about rain", empty, "hello? write a haiku about rain", "Soft rain falls.", "thanks")
+    pairs, _, _ = P.conversation_candidates(conv("c1", empty_original, {2: "DSAT", 4: "SAT"}), OPTS)
+    assert only(pairs, P.HARVESTED)["reject_reason"] == P.R_EMPTY
+    empty_revision = msgs("write a haiku about rain", "Rain is wet.", "not a haiku, again", empty, "ok")
+    pairs, _, _ = P.conversation_candidates(conv("c2", empty_revision, {2: "DSAT"}), OPTS)
+    assert only(pairs, P.HARVESTED)["reject_reason"] == P.R_EMPTY
+
+
+def test_a_dsat_turn_after_an_empty_reply_is_a_turn_but_its_generated_pair_and_sft_row_are_not_kept():
+    messages = msgs("write a haiku about rain", "", "hello? a haiku please", "Soft rain falls.", "thanks!")
+    c = conv("c", messages, {2: "DSAT", 4: "SAT"}, responses={2: {"preferred": "A real haiku."}})
+    assert [t["message_index"] for t in c["turns"]] == [2, 4]
+    pairs, sft, _ = P.conversation_candidates(c, P.PairOptions(min_response_chars=0))  # at least 1 char always
+    assert only(pairs, P.GENERATED)["reject_reason"] == P.R_EMPTY  # the rejected side would be the empty reply
+    assert [s["message_index"] for s in sft] == [4]  # the SAT turn's response has text
+    c_sat = conv("c", messages, {2: "SAT"})
+    assert P.conversation_candidates(c_sat, OPTS)[1] == []  # no SFT row on an empty response

@@ -99,15 +99,21 @@ def build_corpus() -> tuple[list[dict], dict]:
         _conv("f-tox", two, toxic=True),
         _conv("f-one", [two[0]]),
         _conv("f-long", [two[0], "y" * 3000]),
-        _conv("f-empty", [two[0], "   "]),
+        _conv("f-short", [two[0], "x"]),
     ]
+    # empty replies are kept: the turn after one is a candidate, an empty user message is none
+    kept_empty = _conv("k-empty", [" ".join(_words(10)) for _ in range(3)] + ["", " ".join(_words(10))])
+    kept_empty["messages"][3]["content"] = ""  # an empty reply; message 6 is an empty user message
+    kept_empty["messages"][-1]["content"] = "  "  # a blank last reply
+    rows.append(kept_empty)
+    plan["kept_empty"] = {"k-empty": [2, 4, 8]}
     plan["filters"] = {
         "f-lang": "language",
         "f-mod": "moderation_flagged",
         "f-tox": "toxic",
         "f-one": "too_few_user_turns",
         "f-long": "message_too_long",
-        "f-empty": "message_too_short",
+        "f-short": "message_too_short",
     }
     # PII in a kept conversation; irregular role orders for the turn rule
     pii = _conv("p001", ["mail me at bob@example.com please " + " ".join(_words(20)), "my card is 4111 1111 1111 1111 " + " ".join(_words(20))])
@@ -129,6 +135,7 @@ def make_config(run: str, master: str = "local[2]") -> Config:
     cfg.prepare.spark = SparkConfig(master=master, shuffle_partitions=2, conf=conf)
     cfg.prepare.languages = ["English"]
     cfg.prepare.max_message_chars = 2000
+    cfg.prepare.min_message_chars = 2
     cfg.prepare.shard_turns = 7
     return cfg
 
@@ -286,8 +293,12 @@ def test_turns_are_user_messages_after_an_assistant_with_history_and_stable_ids(
         by_conv.setdefault(t["conversation_id"], []).append(i)
     assert sorted(by_conv["r001"]) == [3, 5]
     assert sorted(by_conv["c100"]) == [3, 5]  # has a system message first
+    for cid, indices in PLAN["kept_empty"].items():  # the turn after an empty reply is a candidate
+        assert sorted(by_conv[cid]) == indices
+        assert [t["response"] for t in turns if t["conversation_id"] == cid and t["message_index"] == 4] == [""]
     expected = sum(
-        sum(1 for i in range(2, len(m)) if m[i]["role"] == "user" and m[i - 1]["role"] == "assistant")
+        sum(1 for i in range(2, len(m))
+            if m[i]["role"] == "user" and m[i - 1]["role"] == "assistant" and m[i]["content"].strip())
         for m in (p["messages"] for p in prepared.values())
     )
     assert len(turns) == expected

@@ -24,3 +24,13 @@ def test_explode_gives_history_response_and_stable_ids():
     assert last["turn_id"] == turn_id("c1", 5) and last["source"] == "x" and last["cluster_id"] == "c1"
     again = explode({"conversation_id": "c1", "messages": msgs})
     assert [r["turn_id"] for r in again] == [r["turn_id"] for r in rows]
+
+
+def test_the_turn_after_an_empty_reply_is_a_candidate_and_an_empty_user_message_is_not():
+    msgs = [m("user", "q1"), m("assistant", "a1"), m("user", "wrong"), {"role": "assistant", "content": ""},
+            m("user", "hello? q1 again"), m("assistant", "a2"), {"role": "user", "content": "  "},
+            {"role": "assistant", "content": None}, m("user", "ok")]
+    assert candidate_indices(msgs) == [2, 4, 8]
+    rows = {r["message_index"]: r for r in explode({"conversation_id": "c", "messages": msgs})}
+    assert rows[2]["response"] == "a1" and rows[4]["response"] == "" and rows[4]["user_message"] == "hello? q1 again"
+    assert rows[8]["response"] is None and rows[8]["history"][-1]["content"] == "  "

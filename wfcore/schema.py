@@ -40,6 +40,7 @@ CONVERSATIONS = pa.schema(
         ("redacted", pa.bool_()),  # source says PII was redacted (null: unknown)
         ("locator", pa.string()),  # file:line (or file:row) the record came from
         ("metadata", pa.string()),  # JSON of the source's other fields
+        ("empty_messages", pa.int32()),  # messages kept with empty or blank content (see is_empty)
     ]
 )
 
@@ -201,6 +202,17 @@ EVAL_VERDICTS = pa.schema(
     ]
     + _LINEAGE
 )
+
+
+def is_empty(content: str | None) -> bool:
+    """An empty message: null or whitespace-only content (what a model that failed to answer leaves).
+
+    Ingest keeps such messages (a conversation is not thrown away for them) and counts them in
+    ``empty_messages``; a candidate feedback turn needs a user message that is not empty, and a
+    pair or SFT example never has an empty side.
+    """
+    return content is None or not content.strip()
+
 
 TABLES: dict[str, pa.Schema] = {
     "conversations": CONVERSATIONS,

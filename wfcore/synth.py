@@ -531,8 +531,11 @@ def _detoxify(rng: random.Random, toxic: bool) -> dict:
 def _corrupt_messages(rng: random.Random, msgs: list[dict], reason: str, role_key: str, content_key: str):
     msgs = [dict(m) for m in msgs]
     i = rng.randrange(len(msgs))
-    if reason == "empty_content":
-        msgs[i][content_key] = rng.choice(["", "   ", None])
+    if reason == "empty_content":  # ingest keeps empty messages; it rejects a record whose user messages all are
+        blank = rng.choice(["", "   ", None])
+        for m in msgs:
+            if m[role_key] in ("user", "human"):
+                m[content_key] = blank
     elif reason == "unknown_role":
         msgs[i][role_key] = rng.choice(["bot", "moderator", "narrator"])
     elif reason == "missing_role":

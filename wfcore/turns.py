@@ -1,4 +1,9 @@
-"""Candidate feedback turns: a user message at index i >= 2 right after an assistant message."""
+"""Candidate feedback turns: a user message at index i >= 2 right after an assistant message.
+
+An empty assistant message (the model failed to answer) still has a turn after it: the user's
+reaction to no answer, usually the request again, is feedback. An empty user message is no
+candidate: there is nothing to read.
+"""
 
 from __future__ import annotations
 
@@ -6,17 +11,20 @@ from collections.abc import Sequence
 from typing import Any
 
 from .ids import turn_id
+from .schema import is_empty
 
 # Conversation columns copied onto each of its turns.
 CARRIED = ("source", "language", "model", "cluster_id", "moderation_flagged")
 
 
 def candidate_indices(messages: Sequence[dict]) -> list[int]:
-    """Indices i >= 2 of user messages whose previous message is the assistant's."""
+    """Indices i >= 2 of non-empty user messages whose previous message is the assistant's (empty or not)."""
     return [
         i
         for i in range(2, len(messages))
-        if messages[i].get("role") == "user" and messages[i - 1].get("role") == "assistant"
+        if messages[i].get("role") == "user"
+        and messages[i - 1].get("role") == "assistant"
+        and not is_empty(messages[i].get("content"))
     ]
 
 
@@ -33,7 +41,9 @@ def explode(conv: dict[str, Any]) -> list[dict[str, Any]]:
             "turn_id": turn_id(cid, i),
             "conversation_id": cid,
             "message_index": i,
-            "history": [{"role": m.get("role"), "content": m.get("content")} for m in messages[: i - 1]],
+            "history": [
+                {"role": m.get("role"), "content": m.get("content")} for m in messages[: i - 1]
+            ],
             "response": messages[i - 1].get("content"),
             "user_message": messages[i].get("content"),
         }

@@ -6,7 +6,8 @@
         ...
 
 Every record read from a file ends up in exactly one of the two outputs, so per file
-``rows_read == accepted + rejected`` (see :class:`FileStats`). Formats are named or detected per
+``rows_read == accepted + rejected`` (see :class:`FileStats`, which also counts the empty messages
+kept in accepted conversations). Formats are named or detected per
 file from the first records; the WildFeedback annotation file's flat utterance rows are grouped
 into conversations first (a record is then one conversation).
 """
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 import pyarrow as pa
@@ -40,6 +41,13 @@ class FileStats:
     accepted: int = 0
     rejected: int = 0
     rejected_by_reason: dict[str, int] = field(default_factory=dict)
+    empty_messages: int = 0  # empty messages kept in accepted conversations
+    conversations_with_empty: int = 0
+
+    def count_empty(self, per_conversation: Iterable[int]) -> None:
+        for n in per_conversation:
+            self.empty_messages += n
+            self.conversations_with_empty += n > 0
 
     def as_dict(self) -> dict:
         return {
@@ -49,6 +57,8 @@ class FileStats:
             "accepted": self.accepted,
             "rejected": self.rejected,
             "rejected_by_reason": dict(sorted(self.rejected_by_reason.items())),
+            "empty_messages": self.empty_messages,
+            "conversations_with_empty_messages": self.conversations_with_empty,
         }
 
 
@@ -178,6 +188,7 @@ class FileReader:
         except Reject as e:
             return "reject", self._reject(fmt, rec.locator, e.reason, e.detail, raw or _dump(rec.value))
         self.stats.accepted += 1
+        self.stats.count_empty([row["empty_messages"]])
         return "conversation", row
 
     def _unreadable(self, fmt: str | None, loc: str, e: Exception) -> dict:
@@ -241,6 +252,7 @@ class FileReader:
                     if fast is not None and fast.num_rows:
                         self.stats.rows_read += fast.num_rows
                         self.stats.accepted += fast.num_rows
+                        self.stats.count_empty(fast.column("empty_messages").to_pylist())
                         table = pa.concat_tables([fast, table]).sort_by("_row")
                     row += batch.num_rows
                     loc = f"{self.uri}:row={row - 1}"

@@ -2,7 +2,10 @@
 
 Each adapter maps the fields it understands onto :data:`wfcore.schema.CONVERSATIONS` and keeps
 every other source field in ``metadata`` (JSON). A record that cannot become a valid
-conversation raises :class:`~wfcore.ingest.reasons.Reject` with its reason code.
+conversation raises :class:`~wfcore.ingest.reasons.Reject` with its reason code. Empty messages
+(null or blank content: a model that failed to answer, a user who sent nothing) are real log
+content: they are kept (null becomes ``""``) and counted in ``empty_messages``; only a
+conversation with no user message that has content is rejected.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from .. import ids
+from .. import ids, schema
 from . import reasons as R
 from .reasons import Reject
 
@@ -93,18 +96,17 @@ def normalise_messages(
         if not isinstance(role, str) or role.strip().lower() not in role_map:
             raise Reject(R.UNKNOWN_ROLE, f"message {i}: role {str(role)[:40]!r}")
         content = m.get(content_key)
-        if content is None:
-            raise Reject(R.EMPTY_CONTENT, f"message {i} has no '{content_key}'")
-        text = _content_text(content, i)
-        if not text.strip():
-            raise Reject(R.EMPTY_CONTENT, f"message {i} is empty")
+        text = "" if content is None else _content_text(content, i)  # empty messages are kept (counted)
         if len(text) > limits.max_message_chars:
             raise Reject(R.MESSAGE_TOO_LONG, f"message {i}: {len(text)} chars > {limits.max_message_chars}")
         messages.append({"role": role_map[role.strip().lower()], "content": _encodable(text, f"message {i}")})
         extra = {k: v for k, v in m.items() if k not in (role_key, content_key) and v is not None}
         extras.append(extra)
-    if not any(m["role"] == "user" for m in messages):
+    users = [m for m in messages if m["role"] == "user"]
+    if not users:
         raise Reject(R.NO_USER_TURN, f"{len(messages)} messages, none from the user")
+    if all(schema.is_empty(m["content"]) for m in users):
+        raise Reject(R.EMPTY_CONTENT, f"{len(users)} user messages, all empty")
     return messages, (extras if any(extras) else None)
 
 
@@ -213,6 +215,7 @@ def _row(
         "redacted": _opt_bool(redacted, "redacted"),
         "locator": locator,
         "metadata": dumps_metadata({k: v for k, v in meta.items() if v is not None}),
+        "empty_messages": sum(schema.is_empty(m["content"]) for m in messages),
     }
 
 

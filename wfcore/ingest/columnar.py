@@ -2,8 +2,9 @@
 
 The per-record adapters (:mod:`wfcore.ingest.adapters`) stay the authority. :func:`convert_batch`
 converts in one pass the rows of a batch that are plainly valid (known role spelled as the
-canonical one, content with a non-space character and within the size limit, a user turn, an id
-with a letter or digit) and hands every other row back to the per-record path, which accepts or
+canonical one, text content within the size limit, a user message with a non-space character,
+an id with a letter or digit; blank messages are kept and counted) and hands every other row
+back to the per-record path, which accepts or
 rejects it with its reason. So a batch gives the same rows and rejects either way; only
 ``metadata`` may differ in how a float is spelled (the parsed JSON is equal).
 A batch whose column types the columnar path does not handle returns ``None`` (all per-record).
@@ -101,12 +102,12 @@ def _convert(batch: pa.RecordBatch, layout: Layout, uri: str, first_row: int, ma
     role = pc.struct_field(flat, "role")
     content = pc.struct_field(flat, "content")
     msg_ok = pc.and_(flat.is_valid(), pc.is_in(role, value_set=pa.array(ROLES, role.type)))
-    msg_ok = pc.and_(msg_ok, pc.match_substring_regex(content, _NOT_BLANK))
-    msg_ok = pc.and_(msg_ok, pc.less_equal(pc.utf8_length(content), max_chars))
+    msg_ok = pc.and_(msg_ok, pc.less_equal(pc.utf8_length(content), max_chars))  # null content: per record
     msg_ok = pc.fill_null(msg_ok, False).to_numpy(zero_copy_only=False)
+    filled = pc.fill_null(pc.match_substring_regex(content, _NOT_BLANK), False).to_numpy(zero_copy_only=False)
     is_user = pc.fill_null(pc.equal(role, "user"), False).to_numpy(zero_copy_only=False)
     bad = _by_row(parents, ~msg_ok, n)
-    users = _by_row(parents, msg_ok & is_user, n)
+    users = _by_row(parents, msg_ok & is_user & filled, n)
     id_ok = pc.fill_null(pc.match_substring_regex(cid, "[0-9A-Za-z]"), False).to_numpy(zero_copy_only=False)
     ok = (lengths > 0) & (bad == 0) & (users > 0) & id_ok
     good = np.flatnonzero(ok)
@@ -125,6 +126,8 @@ def _convert(batch: pa.RecordBatch, layout: Layout, uri: str, first_row: int, ma
     messages = pa.ListArray.from_arrays(pa.array(offsets), pa.StructArray.from_arrays(
         [pc.cast(pc.struct_field(flat, "role"), pa.string()), pc.cast(pc.struct_field(flat, "content"), pa.string())],
         fields=list(schema.MESSAGE)), type=schema.MESSAGES)
+    blank = pc.invert(pc.match_substring_regex(pc.struct_field(flat, "content"), _NOT_BLANK))
+    empties = _by_row(parents, blank.to_numpy(zero_copy_only=False), n)
     flagged, cats_json = _moderation(_col(sub, "openai_moderation"), n)
     rows = pa.array(good + first_row, pa.int64())
     cols = {
@@ -139,6 +142,7 @@ def _convert(batch: pa.RecordBatch, layout: Layout, uri: str, first_row: int, ma
         "redacted": _or_nulls(_col(sub, "redacted"), pa.bool_(), n),
         "locator": pc.binary_join_element_wise(f"{uri}:row=", pc.cast(rows, pa.string()), ""),
         "metadata": _metadata(sub, layout, flat, parents, cats_json),
+        "empty_messages": pa.array(empties.astype(np.int32), pa.int32()),
         "_row": rows,
     }
     return pa.table(cols), rest
