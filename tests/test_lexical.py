@@ -414,3 +414,39 @@ def test_new_requests_that_only_look_like_feedback_are_not_dsat(message: str) ->
         message, "compare the two plans", "The basic plan costs less; premium adds backups."
     )
     assert not det.dsat, det.dsat_categories
+
+
+def test_turn_after_an_empty_reply_read_by_ingest_is_dsat(tmp_path) -> None:
+    """End to end without Spark: ingest keeps a null / blank reply, the turn after it is DSAT."""
+    import json
+
+    from jobs.detect import previous_user_message
+    from wfcore.ingest import FileReader
+    from wfcore.turns import explode
+
+    ask = "Which river flows through the old town of Heidelberg?"
+    record = {
+        "conversation_id": "empty-reply",
+        "model": "m",
+        "language": "English",
+        "conversation": [
+            {"role": "user", "content": ask},
+            {"role": "assistant", "content": None},
+            {"role": "user", "content": ask + " Please answer."},
+            {"role": "assistant", "content": " \n"},
+            {"role": "user", "content": "Hello? Are you there at all?"},
+            {"role": "assistant", "content": "The Neckar."},
+        ],
+    }
+    path = tmp_path / "chats.jsonl"
+    path.write_text(json.dumps(record) + "\n", encoding="utf-8")
+    rows = [row for kind, row in FileReader(str(path)).rows() if kind == "conversation"]
+    assert len(rows) == 1
+    turns = explode(rows[0])
+    dets = [
+        classify(t["user_message"] or "", previous_user_message(t["history"]), t["response"])
+        for t in turns
+    ]
+    assert [t["message_index"] for t in turns] == [2, 4]
+    assert [d.dsat_categories[:1] for d in dets] == [["Revision"], ["No Engagement"]]
+    assert all(d.candidate for d in dets)
