@@ -450,3 +450,10 @@ def test_turn_after_an_empty_reply_read_by_ingest_is_dsat(tmp_path) -> None:
     assert [t["message_index"] for t in turns] == [2, 4]
     assert [d.dsat_categories[:1] for d in dets] == [["Revision"], ["No Engagement"]]
     assert all(d.candidate for d in dets)
+
+
+def test_negative_words_in_a_request_for_new_content_describe_the_content() -> None:
+    response = "Here is your poem about the autumn fair."
+    assert not classify("Write a short story about a terrible storm at sea.", None, response).dsat
+    assert not classify("Now generate five awful puns about cheese", None, response).dsat
+    assert classify("Write it again, it's wrong.", None, response).dsat

@@ -28,7 +28,9 @@ How a turn is read (the method, in order):
    own text after an edit instruction ("translate this paragraph: ...", a passage of at least
    ``OWN_TEXT_WORDS`` words mostly not from the response) is a new request: edit cues
    (Revision, Style, Insufficient Detail, Lower Quality) in its instruction, and every cue inside
-   its passage, are ignored.
+   its passage, are ignored. A how-to question names an action ("how do I change the ...?"),
+   not a redo, and a negative word in a request for new content ("write a story about a
+   terrible storm") describes the content asked for.
 5. A turn after an EMPTY response (``response`` is a string with no visible characters; None
    means there was no response) is DSAT: the assistant gave no answer. Revision when the turn
    repeats or rephrases the previous request (the rubric's "repeats the same request"; also
@@ -507,6 +509,15 @@ _ANAPHOR_REQUEST = re.compile(
     r"|the (?:previous|last|above) (?:answer|response|reply|one|explanation|points?|list))\b"
     r"(?! (?:for|about|with|on|regarding|but for|of)\b)"
 )
+# a turn that opens by asking for new content: a negative word after the opener describes the
+# content asked for ("write a poem about a bad day"), not the previous response
+_CREATIVE_TASK = re.compile(
+    r"^\W*(?:(?:now|ok(?:ay)?|next|please|can you|could you|would you|pls)[\s,]+){0,2}"
+    r"(?:write|compose|create|generate|draft|imagine|design|invent|come up with|list|name|suggest"
+    r"|describe|give me (?:a|an|some|\d+)|make (?:a|an|up)|tell me (?:a|an|some)|brainstorm)\b"
+)
+# ... unless the words just before it point back at the response ("write it again, it's wrong")
+_POINTS_BACK = re.compile(r"\b(?:it|it's|this|that|that's|you|your|answer|response|code|again)\b")
 # a how-to question names an action ("how to change the ..."), not a redo of the answer
 _HOW_TO = re.compile(
     r"\bhow (?:to|do i|can i|could i|would i|should i|do you|do we|can we|does one|can one)\s+$"
@@ -649,6 +660,8 @@ def classify(
             where[category] = (seg, start, end)
 
     own_from = _own_passage(text, response)
+    task = _CREATIVE_TASK.match(text)
+    task_end = task.end() if task else 0
 
     # try each rule only where one of its possible openings starts a word of the text
     at: dict[int, set[int]] = {}
@@ -687,6 +700,13 @@ def classify(
             )
             if negated and rule.polarity == "neg":
                 continue
+            if (
+                rule.polarity == "neg"
+                and task_end
+                and m.start() >= task_end
+                and not _POINTS_BACK.search(text, max(0, m.start() - 24), m.start())
+            ):
+                continue  # "write a story about a terrible storm": the content asked for
             factor = _position_factor(seg, m.start(), is_sat)
             if negated:  # "not helpful", "not correct", "doesn't make sense"
                 hit("Negative Feedback", 0.8 * factor, seg, m.start(), m.end())
