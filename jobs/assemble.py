@@ -42,7 +42,12 @@ _GEN = "struct<response:string,finish_reason:string,model:string,prompt_version:
 
 
 def fingerprint_parts(cfg) -> dict:
-    return cfg.assemble.model_dump(mode="json")
+    parts = cfg.assemble.model_dump(mode="json")
+    if cfg.assemble.judge_on_policy:
+        from .evaluate import judge_fingerprint_parts
+
+        parts["judge"] = judge_fingerprint_parts(cfg)
+    return parts
 
 
 def _read(spark, ds: storage.Dataset, bridge=None):
@@ -262,6 +267,11 @@ def _assemble(ctx: StageContext, spark, bridge, opts, prog) -> None:
     turns = labelled_turns(spark, ctx.run, bridge)
     convs = conversations_with_turns(spark, ctx.run, turns, opts.harvest, bridge)
     cands = convs.mapInArrow(build_candidates_fn(opts), from_arrow_schema(CANDIDATES))
+    if cfg.judge_on_policy:  # before the corpus filters, so caps count only the pairs kept
+        from .evaluate import judge_on_policy_candidates
+
+        cands = cands.persist(StorageLevel.MEMORY_AND_DISK)
+        cands = judge_on_policy_candidates(ctx, spark, cands, (P.ON_POLICY, P.SAT_ON_POLICY))
     cands = corpus_filters(cands, cfg.balance).persist(StorageLevel.MEMORY_AND_DISK)
     summary = cands.groupBy("kind", "pair_type", "reject_reason").agg(
         F.sum(F.coalesce("count", F.lit(1))).alias("n")

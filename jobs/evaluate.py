@@ -28,7 +28,14 @@ import sys
 import time
 
 from wfcore import storage
-from wfcore.checklist import ORDERS, OrderVerdict, PromptJudgment, candidate_level, score
+from wfcore.checklist import (
+    ORDERS,
+    OrderVerdict,
+    PromptJudgment,
+    candidate_level,
+    outcome_of,
+    score,
+)
 from wfcore.config import BUILTIN_CANDIDATES, ENGINE_CANDIDATES, Config
 from wfcore.engine import EngineSpec, engine_spec
 from wfcore.ids import content_id
@@ -102,6 +109,23 @@ def fingerprint_parts(cfg: Config, heldout_commit: dict | None) -> dict:
             }
         elif cand not in BUILTIN_CANDIDATES:
             parts[f"candidate_{side}"] = {"file": _file_fingerprint(cand)}
+    return parts
+
+
+def judge_fingerprint_parts(cfg: Config) -> dict:
+    """What changes the judge's verdicts (assemble's fingerprint with ``judge_on_policy``)."""
+    e = cfg.evaluate
+    parts: dict = {
+        "judge": e.judge,
+        "checklist": e.checklist,
+        "version": _judge_version(cfg),
+        "sampling": e.sampling.model_dump(mode="json"),
+        "max_retries": e.max_retries,
+        "max_context_chars": e.max_context_chars,
+        "max_response_chars": e.max_response_chars,
+    }
+    if e.judge != LEXICAL:
+        parts["engine"] = engine_parts(cfg, e.judge)
     return parts
 
 
@@ -409,8 +433,7 @@ def self_preference_warnings(
                 "judges tend to prefer their own responses, so use a different judge model for this comparison"
             )
     for w in warnings:
-        log.warning(w)
-        print(f"[{STAGE}] warning: {w}", file=sys.stderr)
+        log.warning("[%s] %s", STAGE, w)
     return warnings
 
 
@@ -573,3 +596,118 @@ def summary_table(summary: dict) -> str:
     for cat, s in summary.get("per_category", {}).items():
         lines.append(line(cat, s))
     return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- judge-filtered on-policy pairs
+
+R_JUDGE_NOT_PREFERRED = "judge_not_preferred"
+R_JUDGE_ERROR = "judge_error"
+
+
+def judge_pairs(ctx: StageContext, pairs: list[dict]) -> dict[str, dict]:
+    """The evaluate judge on pairs (chosen as A, rejected as B, preferences as the checklist), in
+    both orders: pair_id -> ``{"reason": None | judge_not_preferred | judge_error, "judge": JSON}``.
+
+    A pair is kept (reason None) only when chosen wins in both orders (``assemble.judge_on_policy``;
+    the paper keeps an on-policy pair only when the checklist judge prefers its chosen response).
+    ``judge`` (the pair's lineage) holds the judge model, prompt version and both orders' verdicts.
+    """
+    if not pairs:
+        return {}
+    cfg = ctx.cfg
+    rows = [
+        {
+            "heldout_id": p["pair_id"],
+            "conversation_id": p["conversation_id"],
+            "message_index": p["message_index"],
+            "prompt": p["prompt"],
+            "checklist": list(p.get("preferences") or []),
+            "category": (p.get("categories") or [None])[0],
+        }
+        for p in pairs
+    ]
+    responses = {}
+    for p in pairs:
+        responses[(p["pair_id"], "A")], responses[(p["pair_id"], "B")] = p["chosen"], p["rejected"]
+    spec = None if cfg.evaluate.judge == LEXICAL else engine_spec(cfg, cfg.evaluate.judge)
+    model = spec.model_id if spec else LEXICAL
+    version = _judge_version(cfg)
+    requests = judge_requests(rows, responses, cfg)
+    results = run_judge(ctx, requests, spec, version)
+    verdicts: dict[str, dict[str, dict]] = {}
+    for req in requests:
+        v = verdict_row(req, results.get(req["key"]) or {}, model, version)
+        verdicts.setdefault(v["heldout_id"], {})[req["order"]] = v
+    out = {}
+    for pid, vs in verdicts.items():
+        levels = {o: vs[o]["verdict_ab"] for o in ORDERS}
+        if any(vs[o]["error"] for o in ORDERS):
+            reason = R_JUDGE_ERROR
+        elif all(outcome_of(levels[o]) == "win" for o in ORDERS):
+            reason = None
+        else:
+            reason = R_JUDGE_NOT_PREFERRED
+        lin = {
+            "model": model,
+            "prompt_version": version,
+            "verdicts": levels,
+            "checklist": cfg.evaluate.checklist,
+            "errors": {o: vs[o]["error"] for o in ORDERS if vs[o]["error"]},
+        }
+        out[pid] = {"reason": reason, "judge": json.dumps(lin, sort_keys=True)}
+    return out
+
+
+def judge_on_policy_candidates(ctx: StageContext, spark, cands, pair_types: tuple[str, ...]):
+    """assemble's hook: mark live on-policy candidate pairs the judge does not prefer (Spark in,
+    Spark out; the judged pairs are collected to the driver, they are few) and record counts."""
+    from pyspark.sql import functions as F
+
+    live = cands.where(
+        (F.col("kind") == "pair")
+        & F.col("reject_reason").isNull()
+        & F.col("pair_type").isin(*pair_types)
+    )
+    cols = [
+        "pair_id",
+        "conversation_id",
+        "message_index",
+        "prompt",
+        "preferences",
+        "categories",
+        "chosen",
+        "rejected",
+    ]
+    pairs = [r.asDict(recursive=True) for r in live.select(*cols).collect()]
+    t0 = time.monotonic()
+    decisions = judge_pairs(ctx, pairs)
+    reasons: dict[str, int] = {}
+    for d in decisions.values():
+        key = d["reason"] or "kept"
+        reasons[key] = reasons.get(key, 0) + 1
+    ctx.record["judge_on_policy"] = {
+        "judged": len(decisions),
+        **reasons,
+        "judge": ctx.cfg.evaluate.judge,
+        "seconds": round(time.monotonic() - t0, 2),
+    }
+    if not decisions:
+        return cands
+    dec = spark.createDataFrame(
+        [(pid, d["reason"], d["judge"]) for pid, d in sorted(decisions.items())],
+        "pair_id string, _judge_reason string, _judge string",
+    )
+    is_pair = F.col("kind") == "pair"
+    joined = cands.join(F.broadcast(dec), "pair_id", "left")
+    return joined.select(
+        *[
+            F.when(is_pair, F.coalesce("reject_reason", "_judge_reason"))
+            .otherwise(F.col("reject_reason"))
+            .alias(c)
+            if c == "reject_reason"
+            else F.coalesce("_judge", "judge").alias(c)
+            if c == "judge"
+            else F.col(c)
+            for c in cands.columns
+        ]
+    )

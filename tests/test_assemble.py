@@ -229,3 +229,30 @@ def test_balancing_caps_in_spark_match_the_reference_and_runs_without_model_outp
     assert ctx.record["rejected_by_reason"][P.R_CAP_SIGNAL] > 0
     assert ctx.record["rejected_by_reason"][P.R_CAP_CATEGORY] == 2
     assert {p["pair_type"] for p in kept_pairs(run)} == {P.HARVESTED}
+
+
+def test_judge_on_policy_keeps_only_pairs_whose_chosen_wins_in_both_orders(spark, tmp_path):
+    """assemble.judge_on_policy with the rule judge: the preferences are the checklist."""
+    long = "This answer is written out at length, in many more words than anyone asked for here."
+    cases = [
+        {"cid": "keep", "labels": {2: "DSAT"}, "messages": msgs("sum 2+2", long, "too long"),
+         "responses": {2: {"preferred": "It is 4.", "unconditioned": long}}, "preferences": {2: ["Answers in under 10 words"]}},
+        {"cid": "lose", "labels": {2: "DSAT"}, "messages": msgs("sum 3+3", "6", "shorter"),
+         "responses": {2: {"preferred": long, "unconditioned": "It is 6."}}, "preferences": {2: ["Answers in under 10 words"]}},
+        {"cid": "tie", "labels": {2: "DSAT"}, "messages": msgs("sum 4+4", "9", "wrong"),
+         "responses": {2: {"preferred": "8", "unconditioned": "9"}}, "preferences": {2: ["Is correct"]}},
+        {"cid": "harv", "labels": {2: "DSAT", 4: "SAT"}, "messages": msgs("poem", "bad poem", "rhyme it", "rhymed poem", "thanks")},
+        {"cid": "nosig", "labels": {}, "messages": msgs("q", "a", "ok", "b")},  # write_run plants a failed detection here
+    ]
+    run = write_run(tmp_path / "run", cases)
+    ctx = run_assemble(run, {"judge_on_policy": True})
+    rec = ctx.record
+    assert rec["judge_on_policy"]["judged"] == 3 and rec["judge_on_policy"]["kept"] == 1
+    assert rec["rejected_by_reason"].get("judge_not_preferred") == 2
+    pairs = {p["conversation_id"]: p for p in kept_pairs(run)}
+    assert set(pairs) >= {"keep", "harv"} and not {"lose", "tie"} & set(pairs)
+    lineage = json.loads(pairs["keep"]["judge"])
+    assert lineage["model"] == "lexical" and lineage["verdicts"] == {"AB": "A>B", "BA": "A>B"}
+    assert pairs["harv"]["judge"] is None  # only on-policy pairs are judged
+    plain = run_assemble(write_run(tmp_path / "plain", cases))
+    assert "judge_on_policy" not in plain.record and {p["conversation_id"] for p in kept_pairs(RunDir(str(tmp_path / "plain")))} >= {"lose", "tie"}

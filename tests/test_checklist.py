@@ -168,3 +168,18 @@ def test_bootstrap_interval_covers_the_true_win_rate_in_93_to_97_percent_of_simu
         lo, hi = bootstrap_interval(outcomes[s], n_resamples=1_000, seed=s)
         covered += lo <= true_rate <= hi
     assert 0.93 <= covered / n_sims <= 0.97, covered / n_sims
+
+
+def test_items_judged_is_the_share_of_item_verdicts_that_are_not_unknown():
+    s = score(
+        [
+            _j(
+                "h0",
+                "A=B",
+                "A=B",
+                items_ab=(("yes", "unknown"), ("unknown", "unknown")),
+                items_ba=(("no", "unknown"), ("unknown", "partly")),
+            )
+        ]
+    )
+    assert s["items_judged"] == 3 / 8

@@ -83,3 +83,33 @@ def test_detect_through_openai_endpoint_gives_one_schema_valid_row_per_turn(tmp_
     assert rec["error_rows"] == sum(1 for r in fb.to_pylist() if r["error"])
     assert rec["engine"] == "openai" and rec["rows_out"] == len(rows)
     assert "not-a-real-key" not in json.dumps(rec)
+
+
+@pytest.mark.vllm
+def test_evaluate_judges_both_orders_through_the_openai_endpoint(tmp_path, openai_server, ray_runtime, monkeypatch):
+    from jobs.evaluate import run_evaluate
+    from tests.heldout_fixtures import heldout_rows, write_heldout
+    from wfcore.checklist import LEVELS
+    from wfcore.run import RunDir
+    from wfcore.schema import EVAL_VERDICTS
+
+    monkeypatch.setenv("WF_TEST_API_KEY", "not-a-real-key")
+    rd = RunDir(str(tmp_path / "run"))
+    write_heldout(rd, heldout_rows(3))
+    cfg = model_config(
+        rd, "unused",
+        evaluate={"judge": "openai", "max_retries": 1, "sampling": {"max_tokens": 700}},
+        openai={"base_url": openai_server, "model": "tiny", "api_key_env": "WF_TEST_API_KEY", "concurrency": 1, "batch_size": 4},
+    )
+    summary = run_evaluate(cfg)
+    rec = rd.stage("evaluate")
+    assert rec["status"] == "done" and rec["rows_in"] == 3 == rec["rows_out"] + rec["rows_rejected"]
+    verdicts = rd.table("eval/verdicts").read(EVAL_VERDICTS).to_pylist()
+    assert sorted((v["heldout_id"], v["order"]) for v in verdicts) == sorted(
+        (r["heldout_id"], o) for r in heldout_rows(3) for o in ("AB", "BA"))
+    for v in verdicts:
+        assert v["model"] == "tiny" and v["tokens_in"] > 0 and v["judge_output"]
+        assert v["verdict"] in LEVELS if not v["error"] else v["verdict"] is None
+    assert summary["judge"] == {"kind": "openai", "model": "tiny", "prompt_version": verdicts[0]["prompt_version"]}
+    assert summary["n_prompts"] == rec["rows_out"]
+    assert "not-a-real-key" not in json.dumps(rec) + json.dumps(summary)

@@ -118,6 +118,25 @@ def test_changing_a_stage_config_recomputes_that_stage_and_later_only(default_ru
     assert after["assemble"]["status"] == "done"
 
 
+def test_evaluate_runs_on_the_embedded_default_run_with_the_rule_judge(default_run, tmp_path):
+    from tests.heldout_fixtures import heldout_from_pairs
+
+    run = tmp_path / "eval"
+    shutil.copytree(default_run, run)
+    rd = RunDir(run)
+    if not rd.table("heldout").is_committed():  # until assemble writes RUN/heldout/ (issue 14, part 2)
+        assert heldout_from_pairs(rd) > 0
+    res = wf("evaluate", "--run", run)
+    assert "| **all** |" in res.stdout
+    summary = json.loads(open(rd.path("eval", "summary.json")).read())
+    rec = rd.manifest()["stages"]["evaluate"]
+    assert rec["status"] == "done" and rec["rows_in"] == rd.table("heldout").num_rows()
+    assert rec["rows_in"] == rec["rows_out"] + rec["rows_rejected"] == summary["n_heldout"]
+    assert summary["judge"]["kind"] == "lexical" and summary["n_prompts"] == rec["rows_out"] > 0
+    assert summary["wins"] + summary["ties"] + summary["losses"] == summary["n_prompts"]
+    assert rd.table("eval/verdicts").num_rows() == 2 * summary["n_prompts"]
+
+
 def test_status_prints_every_stage(default_run):
     out = wf("status", default_run).stdout
     for s in STAGES:

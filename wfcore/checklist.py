@@ -156,6 +156,8 @@ class _Tally:
     decisive_orders: int = 0
     longer_won: int = 0  # decisive prompts won by the longer response (equal lengths not counted)
     decisive_unequal: int = 0
+    items_total: int = 0
+    items_judged: int = 0  # item verdicts other than "unknown"
 
     def add(self, j: PromptJudgment) -> None:
         c = combine(j.ab, j.ba)
@@ -172,6 +174,8 @@ class _Tally:
         self.rewards.append(c.reward)
         for v in (j.ab, j.ba):
             for side, items in (("a", v.items_a), ("b", v.items_b)):
+                self.items_total += len(items)
+                self.items_judged += sum(1 for x in items if x in ITEM_SCORE)
                 s = satisfaction(items)
                 if s is not None:
                     (self.sat_a if side == "a" else self.sat_b).append(s)
@@ -212,6 +216,7 @@ class _Tally:
             "first_position_preferred": share(self.first_preferred, self.decisive_orders),
             "longer_response_won": share(self.longer_won, self.decisive_unequal),
             "satisfaction": {"A": mean(self.sat_a), "B": mean(self.sat_b)},
+            "items_judged": share(self.items_judged, self.items_total),
             "mean_length": {"A": mean(self.len_a), "B": mean(self.len_b)},
         }
 
@@ -228,7 +233,8 @@ def score(
     strong_losses, position_consistency`` (share of prompts whose two orders agree),
     ``first_position_preferred`` (share of decisive single-order verdicts that prefer the response
     shown first: 0.5 is no position bias), ``longer_response_won`` (share of decisive prompts won
-    by the longer response), ``satisfaction`` and ``mean_length`` per side, ``per_category``
+    by the longer response), ``satisfaction`` and ``mean_length`` per side, ``items_judged``
+    (share of item verdicts that are not ``unknown``: the rule judge's coverage), ``per_category``
     (the same keys per rubric category) and ``bootstrap`` (resamples, seed, level).
     """
     if n_resamples < 1_000:

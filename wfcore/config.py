@@ -169,6 +169,7 @@ class AssembleConfig(Strict):
     drop_truncated: bool = Field(True, description="Drop pairs whose generated side stopped at the token limit.")
     safety_drop_flagged: bool = Field(True, description="Drop pairs from conversations flagged by the source's moderation.")
     safety_classifier: str | None = Field(None, description="Dotted path `module:function(text) -> bool` (True = unsafe), applied to chosen.")
+    judge_on_policy: bool = Field(False, description="Keep an on-policy pair only when the `evaluate.judge` judge prefers its chosen response in both orders, with the preferences as the checklist; the others are dropped as `judge_not_preferred` (or `judge_error`), and the verdicts go into the pair's `judge` lineage column.")
     split: SplitConfig = Field(default_factory=SplitConfig)
     balance: BalanceConfig = Field(default_factory=BalanceConfig)
     exports: list[Literal["trl", "wildfeedback", "parquet", "hf"]] = Field(

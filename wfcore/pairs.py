@@ -221,6 +221,7 @@ def _candidate(conv: dict, turn: dict, pair_type: str, prompt: list[dict], chose
         "detector": turn.get("detector"),
         "prompt_versions": versions,
         "tokens": tokens,
+        "judge": None,  # set by assemble.judge_on_policy
     }
     row["reject_reason"] = pair_filter(row, conv, generated_sides, opts)
     return row

@@ -153,6 +153,7 @@ PAIRS = pa.schema(
         ("detector", pa.string()),
         ("prompt_versions", pa.string()),  # JSON {stage: version}
         ("tokens", pa.string()),  # JSON {stage: {in, out}}
+        ("judge", pa.string()),  # JSON {model, prompt_version, verdicts: {AB, BA}} (assemble.judge_on_policy)
     ]
 )
 
