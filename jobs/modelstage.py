@@ -30,6 +30,10 @@ from wfcore.storage import Dataset
 from .context import StageContext
 
 RAW_OUTPUT_MAX_CHARS = 2_000
+# A row from ``make_row`` may carry this key: a list of corrections made to a valid answer (for
+# example a detect evidence that was not a quote, cleared). They are counted per stage in
+# ``manifest.stages.NAME.notes`` and are not part of the output table.
+NOTES = "_notes"
 
 
 @dataclass
@@ -187,8 +191,9 @@ def _rows_for(work: ShardWork, stage: ModelStage, spec: engines.EngineSpec | Non
 def _add(totals: dict, stats: dict) -> None:
     for k in ("rows_in", "rows_out", "tokens_in", "tokens_out", "error_rows", "table_rows", "model_requests"):
         totals[k] = totals.get(k, 0) + int(stats.get(k, 0))
-    for reason, n in stats.get("rejected_by_reason", {}).items():
-        totals.setdefault("rejected_by_reason", {})[reason] = totals.get("rejected_by_reason", {}).get(reason, 0) + n
+    for group in ("rejected_by_reason", "notes"):
+        for key, n in stats.get(group, {}).items():
+            totals.setdefault(group, {})[key] = totals.get(group, {}).get(key, 0) + n
 
 
 def run_sharded(
@@ -220,6 +225,10 @@ def run_sharded(
 
     def commit(w: ShardWork, results: dict) -> None:
         rows = _rows_for(w, stage, spec, results)
+        notes: dict[str, int] = {}
+        for r in rows:
+            for note in r.pop(NOTES, None) or ():
+                notes[note] = notes.get(note, 0) + 1
         table = to_table(rows, stage.schema)
         rejected = sum(w.rejected.values())
         stats = {
@@ -231,6 +240,7 @@ def run_sharded(
             "tokens_in": sum(int(r.get("tokens_in") or 0) for r in rows),
             "tokens_out": sum(int(r.get("tokens_out") or 0) for r in rows),
             "error_rows": sum(1 for r in rows if r.get("error")),
+            "notes": notes,
         }
         out.write_shard(w.shard, table, fp, extra={"stats": stats})
         _add(totals, stats)
@@ -283,6 +293,7 @@ def run_sharded(
         error_rows=totals.get("error_rows", 0),
         output_rows=totals.get("table_rows", 0),
         model_requests=totals.get("model_requests", 0),
+        notes=totals.get("notes", {}),
         shards_total=len(shards),
         shards_skipped=len(shards) - len(pending),
         shards_computed=len(pending),

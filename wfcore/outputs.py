@@ -10,6 +10,7 @@ the token limit. Every parser returns ``(value, error)``: exactly one of them is
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from .rubric import DSAT_CATEGORIES, SAT_CATEGORIES
@@ -114,6 +115,20 @@ def parse_detection(text: str | None) -> tuple[dict[str, Any] | None, str | None
     }, None
 
 
+_QUOTE_EDGES = " \t\n\"'“”‘’`.…"
+
+
+def _normalise(text: str) -> str:
+    return " ".join(text.split()).casefold()
+
+
+def is_quote_of(evidence: str, text: str) -> bool:
+    """Whether ``evidence`` is a verbatim quote of ``text`` (whitespace and case aside; quote
+    marks and ellipses the model put around it do not count). Empty evidence is no quote."""
+    quote = _normalise(evidence).strip(_QUOTE_EDGES)
+    return bool(quote) and quote in _normalise(text)
+
+
 def parse_preferences(text: str | None) -> tuple[list[str] | None, str | None]:
     """Parse a preferences answer into 1-5 non-empty statements."""
     obj, err = _load_object(text)
@@ -125,7 +140,19 @@ def parse_preferences(text: str | None) -> tuple[list[str] | None, str | None]:
     prefs = [p.strip()[:PREFERENCE_MAX_CHARS] for p in prefs if p.strip()]
     if not 1 <= len(prefs) <= MAX_PREFERENCES:
         return None, f"preferences: {len(prefs)} non-empty statements (need 1-{MAX_PREFERENCES})"
+    for p in prefs:
+        if not is_statement(p):
+            return None, f"preferences: not a statement: {p[:60]!r}"
     return prefs, None
+
+
+_WORD = re.compile(r"[^\W\d_]{2,}")
+
+
+def is_statement(text: str) -> bool:
+    """A checkable preference is a sentence: at least two words with letters, not a
+    placeholder such as ``your_statement_1`` (a real small model copies the prompt's format)."""
+    return sum(1 for word in text.split() if _WORD.search(word)) >= 2
 
 
 def parse_response(text: str | None) -> tuple[str | None, str | None]:
