@@ -312,6 +312,7 @@ def _assemble(ctx: StageContext, spark, bridge, opts, prog) -> None:
         d["candidates"] += n
         d["kept"] += n if reason is None else 0
     rec["pairs_by_type"] = by_type
+    rec["harvest_opener_removed"] = stats.pop(P.H_OPENER_REMOVED, 0)  # harvested chosen, feedback opener cut
     rec["harvest_skipped"] = stats
     rec["sft_rows"] = sft_rows
 

@@ -63,6 +63,10 @@ def planted() -> list[dict]:
         {"cid": "dup2", "labels": {2: "DSAT"}, "messages": msgs("q dup", "a dup", "redo", "b dup")},
         {"cid": "nosig", "labels": {}, "messages": msgs("q", "a", "ok", "b")},
         {"cid": "notacc", "labels": {2: "DSAT", 4: "DSAT"}, "messages": msgs("q n", "a n", "no", "b n", "still no")},
+        {"cid": "opener", "labels": {2: "DSAT"},
+         "messages": msgs("q op", "a op", "shorter", "Sure, here's a shorter version:\n\nb op", "ok")},
+        {"cid": "opener-drop", "labels": {2: "DSAT"},
+         "messages": msgs("q od", "a od", "wrong", "You're right, my apologies.", "ok")},
     ]
     return cases
 
@@ -152,8 +156,10 @@ def test_spark_job_keeps_and_rejects_exactly_what_the_pair_rules_say(assembled):
             by_reason[p["reject_reason"]] = by_reason.get(p["reject_reason"], 0) + 1
     assert ctx.record["rejected_by_reason"] == by_reason
     # every planted filter fired once
-    for reason in (P.R_SAME, P.R_TRUNCATED, P.R_SAFETY_FLAG, P.R_SAFETY_CLASSIFIER, P.R_PROMPT_LONG, P.R_DUP_PAIR):
+    for reason in (P.R_SAME, P.R_TRUNCATED, P.R_SAFETY_FLAG, P.R_SAFETY_CLASSIFIER, P.R_PROMPT_LONG, P.R_DUP_PAIR,
+                   P.R_CHOSEN_REFERS_TO_FEEDBACK):
         assert by_reason.get(reason) == 1, reason
+    assert ctx.record["harvest_opener_removed"] == 1
     assert ctx.record["rows_in"] == len(ref) == ctx.record["rows_out"] + ctx.record["rows_rejected"]
     assert ctx.record["harvest_skipped"] == {P.H_NO_REVISION: 6, P.H_NOT_ACCEPTED: 1}
     assert run.table("pairs").num_rows() == ctx.record["rows_out"]
@@ -175,6 +181,7 @@ def test_each_pair_type_is_built_from_its_planted_case(assembled):
         assert p["prompt"][-1]["role"] == "user" and p["chosen"] and p["rejected"]
     sft = run.table("sft").read(schema.SFT).to_pylist()
     assert [(r["conversation_id"], r["response"]) for r in sft if r["conversation_id"] == "sat"] == [("sat", "Paris.")]
+    assert got[("opener", P.HARVESTED)]["chosen"] == "B op"  # the feedback opener is cut (first letter capitalised)
 
 
 def test_no_near_dup_cluster_straddles_the_splits(assembled):

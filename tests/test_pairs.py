@@ -194,3 +194,120 @@ def test_a_dsat_turn_after_an_empty_reply_is_a_turn_but_its_generated_pair_and_s
     assert [s["message_index"] for s in sft] == [4]  # the SAT turn's response has text
     c_sat = conv("c", messages, {2: "SAT"})
     assert P.conversation_candidates(c_sat, OPTS)[1] == []  # no SFT row on an empty response
+
+
+# ---------------------------------------------------------------- harvested chosen that answers its own feedback
+
+
+@pytest.mark.parametrize(
+    "text,rest",
+    [
+        ("Apologies for the confusion. The tallest peak in Wales is Snowdon.", "The tallest peak in Wales is Snowdon."),
+        ("You're right, the treaty was signed in 1648.", "The treaty was signed in 1648."),
+        ("You are absolutely correct; the loop should start at zero.", "The loop should start at zero."),
+        ("My mistake! Seven times eight is 56.", "Seven times eight is 56."),
+        ("I apologize for the oversight, and thank you for pointing it out. Kettles boil at 100 C.", "Kettles boil at 100 C."),
+        ("Sure, here's a shorter version:\n\nFrogs leap.", "Frogs leap."),
+        ("Certainly! Here is the revised email:\n\nDear Ana,", "Dear Ana,"),
+        ("Here's a more formal version of the note, keeping the dates:\nDear team", "Dear team"),
+        ("Thanks for the correction. Here is the updated table:\n| a | b |", "| a | b |"),
+        ("I'm sorry, but I can only list four moons.", "I can only list four moons."),
+        ("Good catch - the function returns None when the list is empty.", "The function returns None when the list is empty."),
+        ("Updated as requested:\n\n1. Buy milk", "1. Buy milk"),
+        ("  Correction: the boiling point is lower at altitude.", "The boiling point is lower at altitude."),
+        ("Apologies. Here it is again:\n\nFrogs leap.", "Frogs leap."),
+    ],
+)
+def test_a_feedback_opener_is_removed_when_the_rest_stands_alone(text, rest):
+    assert P.opens_with_feedback_reference(text)
+    assert P.strip_feedback_opener(text) == (rest, P.OPENER_REMOVED)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "You're right, my apologies.",  # nothing left
+        "I apologize for the confusion. My previous answer mixed up the two dates; it is 1648.",
+        "Sorry about that! As you said, the loop should start at zero.",
+        "You're right. I have revised the summary to drop the second paragraph.",
+        "You're right. The revised plan keeps Monday free.",
+    ],
+)
+def test_a_feedback_opener_whose_rest_still_points_back_is_dropped_unchanged(text):
+    assert P.strip_feedback_opener(text) == (text, P.OPENER_DROPPED)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Sure! Here's a haiku about rain:\n\nSoft rain on tin roofs.",
+        "Here is a short summary of the book.",
+        "The capital of Australia is Canberra.",
+        "Certainly. Python lists are mutable.",
+        "Here are three ideas for a birthday party:",
+        "Thankfully, the bridge reopened in 2019.",
+        "Sorrel is a leafy herb.",
+        "Désolé pour la confusion. Voici la version révisée.",  # other languages are out of scope
+        "",
+    ],
+)
+def test_a_response_without_a_feedback_opener_is_left_alone(text):
+    assert not P.opens_with_feedback_reference(text)
+    assert P.strip_feedback_opener(text) == (text, None)
+
+
+def test_a_harvested_pair_loses_the_opener_of_its_chosen_and_it_is_counted():
+    messages = msgs("what year was the treaty signed?", "It was signed in 1658.", "no, that's wrong",
+                    "You're right, it was signed in 1648.", "thanks")
+    pairs, _, stats = P.conversation_candidates(conv("c", messages, {2: "DSAT"}), OPTS)
+    p = only(pairs, P.HARVESTED)
+    assert p["chosen"] == "It was signed in 1648." and p["reject_reason"] is None
+    assert p["pair_id"] == ids.pair_id("c", 2, P.HARVESTED, "It was signed in 1648.", messages[1]["content"])
+    assert stats == {P.H_OPENER_REMOVED: 1}
+    kept, _, stats = P.conversation_candidates(conv("c", messages, {2: "DSAT"}), P.PairOptions(strip_feedback_openers=False))
+    assert only(kept, P.HARVESTED)["chosen"] == messages[3]["content"] and stats == {}
+
+
+def test_a_harvested_pair_whose_chosen_cannot_stand_alone_is_dropped_with_its_reason():
+    messages = msgs("summarise the article", "A long summary.", "shorter please",
+                    "Sorry about that! As you said, it was too long. Short summary.", "ok")
+    pairs, _, stats = P.conversation_candidates(conv("c", messages, {2: "DSAT"}), OPTS)
+    p = only(pairs, P.HARVESTED)
+    assert p["reject_reason"] == P.R_CHOSEN_REFERS_TO_FEEDBACK and p["chosen"] == messages[3]["content"]
+    assert stats == {}
+
+
+def test_generated_chosen_is_not_touched_by_the_harvest_opener_rule():
+    c = conv("c", HARVESTABLE, {2: "DSAT"}, responses={2: {"preferred": "You're right, here is a haiku."}})
+    pairs, _, _ = P.conversation_candidates(c, P.PairOptions(harvest=False))
+    assert only(pairs, P.GENERATED)["chosen"] == "You're right, here is a haiku."
+
+
+def test_opener_rule_reads_curly_apostrophes_and_a_polite_lead_in():
+    assert P.strip_feedback_opener("You\u2019re right, it is Canberra.") == ("It is Canberra.", P.OPENER_REMOVED)
+    assert P.strip_feedback_opener("Of course! My apologies. Here are some more examples:\n- a") == ("- a", P.OPENER_REMOVED)
+    assert P.strip_feedback_opener("Thanks to its hull, the ship floats.") == ("Thanks to its hull, the ship floats.", None)
+
+
+def test_replies_to_thanks_and_returns_to_an_earlier_answer_are_openers_too():
+    assert P.strip_feedback_opener("You're welcome! Rome has seven hills.") == ("Rome has seven hills.", P.OPENER_REMOVED)
+    assert P.strip_feedback_opener("Great to hear. Here is more detail on step 2:\n- a") == ("- a", P.OPENER_REMOVED)
+    assert P.strip_feedback_opener("Going back to what worked:\n\nX y.") == ("X y.", P.OPENER_REMOVED)
+    assert P.strip_feedback_opener("Sure! It came back again the next spring.") == ("Sure! It came back again the next spring.", None)
+
+
+def test_a_reply_to_thanks_with_only_a_sign_off_left_is_dropped():
+    text = "You're welcome! I'm glad I could help. Feel free to ask if you have more questions."
+    assert P.strip_feedback_opener(text) == (text, P.OPENER_DROPPED)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I'm sorry to hear that your laptop is slow. Try closing background apps.",  # empathy with the prompt
+        "I'm sorry, but I cannot write that story.",  # a refusal answers the request itself
+        "Sorry, I can't help with that request.",
+    ],
+)
+def test_sympathy_and_refusals_are_not_feedback_openers(text):
+    assert P.strip_feedback_opener(text) == (text, None)

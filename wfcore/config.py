@@ -162,6 +162,7 @@ class AssembleConfig(Strict):
     spark: SparkConfig | None = Field(None, description="Spark settings for assemble (default: those of prepare).")
     harvest: bool = Field(True, description="Build harvested pairs: a DSAT turn, then the assistant's revision, then acceptance.")
     harvest_accept: Literal["sat", "no_dsat"] = Field("no_dsat", description="Acceptance of the revision: an explicit SAT, or any next user turn (or the end) without DSAT.")
+    strip_feedback_openers: bool = Field(True, description="A harvested chosen that opens by referring to the feedback its prompt lacks (\"You're right, ...\", \"Here's a shorter version:\"; English patterns) loses that opener when the rest stands alone, else the pair is dropped (`chosen_refers_to_feedback`).")
     generated: bool = Field(True, description="Build pairs from generated responses (when respond ran).")
     sat_sft: bool = Field(True, description="Export SAT-judged responses as SFT examples (`RUN/export/sft.jsonl`).")
     max_prompt_chars: int = Field(24_000, gt=0, description="Drop pairs whose prompt is longer than this (a token budget proxy).")

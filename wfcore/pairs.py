@@ -16,7 +16,10 @@ Pair types
     harvested       No model: a DSAT turn at index k, the assistant's revision at k+1, then
                     acceptance (the user's turn k+2 is SAT, or carries no DSAT, or the
                     conversation ends). chosen = revision, rejected = original (k-1),
-                    prompt = the messages before the original.
+                    prompt = the messages before the original. The revision answered feedback
+                    the prompt does not contain: an opener that refers to it ("You're right,
+                    ...", "Here's a shorter version:") is removed when the rest stands alone,
+                    else the pair is dropped (:func:`strip_feedback_opener`).
 
 Every SAT turn also yields an SFT example (prompt, satisfied response) when configured.
 
@@ -55,6 +58,7 @@ R_PROMPT_ROLE = "prompt_not_ending_with_user"
 R_PROMPT_LONG = "prompt_too_long"
 R_SAFETY_FLAG = "safety_moderation_flag"
 R_SAFETY_CLASSIFIER = "safety_classifier"
+R_CHOSEN_REFERS_TO_FEEDBACK = "chosen_refers_to_feedback"  # harvested: the revision answers feedback not in the prompt
 R_DUP_ID = "duplicate_pair_id"
 R_DUP_PAIR = "duplicate_pair"
 R_CAP_SIGNAL = "balance_signal_cap"
@@ -64,12 +68,15 @@ R_CAP_CATEGORY = "balance_category_cap"
 H_NO_REVISION = "harvest_no_revision"
 H_NOT_ACCEPTED = "harvest_not_accepted"
 H_BAD_PROMPT = "harvest_prompt_not_user"
+# Harvested candidates whose chosen revision had its feedback opener removed (a statistic, not a rejection).
+H_OPENER_REMOVED = "harvest_opener_removed"
 
 
 @dataclass(frozen=True)
 class PairOptions:
     harvest: bool = True
     harvest_accept: str = "no_dsat"  # "sat" or "no_dsat"
+    strip_feedback_openers: bool = True
     generated: bool = True
     sat_sft: bool = True
     max_prompt_chars: int = 24_000
@@ -87,6 +94,7 @@ class PairOptions:
         return cls(
             harvest=a.harvest,
             harvest_accept=a.harvest_accept,
+            strip_feedback_openers=a.strip_feedback_openers,
             generated=a.generated,
             sat_sft=a.sat_sft,
             max_prompt_chars=a.max_prompt_chars,
@@ -171,6 +179,150 @@ def _messages(msgs: Iterable[dict] | None) -> list[dict]:
     return [{"role": m["role"], "content": m["content"] or ""} for m in (msgs or [])]
 
 
+# ---------------------------------------------------------------- harvested chosen: openers that answer feedback
+#
+# A harvested chosen is the assistant's revision: it answered the user's feedback (turn k), but the
+# pair's prompt stops before that feedback. A revision that opens by referring to it ("You're
+# right, ...", "Apologies for the confusion.", "Here's a shorter version:") would teach a model to
+# apologise to a first request. The opener (its first sentences or clause) is removed when the rest
+# stands alone, else the pair is dropped (R_CHOSEN_REFERS_TO_FEEDBACK). English only, and only what
+# these patterns name: other languages and references later in the text pass unchanged.
+
+_REVISED = (
+    r"revised|updated|corrected|modified|rewritten|re-?written|edited|improved|amended|adjusted|fixed|"
+    r"reworded|rephrased|refined|shortened|condensed|expanded|simplified|tweaked|polished|reworked|"
+    r"shorter|longer|simpler|clearer|briefer|better|tighter|more|less"
+)
+_REVISED_VERBS = (
+    r"revised|updated|corrected|modified|rewritten|re-?written|edited|improved|amended|adjusted|fixed|"
+    r"reworded|rephrased|refined|shortened|condensed|expanded|simplified|tweaked|polished|reworked|changed"
+)
+_POLITE = r"(?:sure|certainly|of\s+course|absolutely|okay|ok|alright|all\s+right|no\s+problem|got\s+it|understood)"
+# Openers whose clause may end at a comma ("You're right, the capital is Canberra.").
+_CLAUSE_OPENERS = re.compile(
+    rf"(?:{_POLITE}[,!.]?\s+)?(?:"
+    r"(?:my\s+)?apolog(?:y|ies)\b|i\s+(?:do\s+|sincerely\s+)?apologi[sz]e\b"
+    r"|(?:(?:i'?m|i\s+am)\s+(?:so\s+|very\s+|really\s+|truly\s+|terribly\s+)?)?sorry\b(?!\s+to\s+hear)(?!"
+    r"[,.!]?\s*(?:but\s+)?(?:i|as\s+an\s+ai)\b[^.!?\n]{0,20}?\b(?:can't|cannot|can\s+not|won't|will\s+not|unable|not\s+able|couldn't))"
+    r"|(?:oops|whoops)\b"
+    r"|you(?:'re|\s+are)\s+(?:absolutely\s+|completely\s+|quite\s+|totally\s+|entirely\s+|definitely\s+)?(?:right|correct)\b"
+    r"|my\s+(?:mistake|bad|error)\b|good\s+(?:catch|point)\b|fair\s+point\b|point\s+taken\b"
+    r"|(?:that|this)\s+was\s+(?:wrong|incorrect|a\s+mistake|an\s+error|my\s+mistake)\b"
+    r"|i\s+(?:have\s+)?made\s+(?:a|an)\s+(?:mistake|error)\b|i\s+misunderstood\b|i\s+missed\s+(?:that|this|it)\b"
+    r"|(?:ah|oh|okay|ok)[,!]?\s+i\s+(?:see|understand)\b|i\s+see\s+(?:what\s+you\s+mean|now|the\s+(?:mistake|error|issue|problem|confusion))\b"
+    r"|thank(?:s|\s+you)\b(?!\s+to\b)|you(?:'re|\s+are)\s+(?:very\s+|most\s+|so\s+)?welcome\b"
+    r"|(?:(?:i'?m|i\s+am)\s+(?:so\s+|really\s+|very\s+)?)?glad\s+(?:it|that|this|you|i)\b|(?:great|good|glad|happy)\s+to\s+hear\b|done\b(?=\s*[,.!:])"
+    r")",
+    re.IGNORECASE,
+)
+# Openers that hand over the revision: the clause runs to the end of the sentence or a colon.
+_DELIVERY_OPENERS = re.compile(
+    rf"(?:{_POLITE}[,!.]?\s+)?(?:"
+    rf"here(?:'s|\s+is|\s+are)\s+(?:a|an|the|your|my|some|a\s+few)\s+(?:[\w-]+\s+)?(?:{_REVISED})\b"
+    rf"|here(?:'s|\s+is|\s+are)\s+(?:a|an|the)\s+(?:new|another|different|alternative)\s+(?:version|take|attempt|try|approach|option)"
+    rf"|here(?:'s|\s+is)\s+another\b|here\s+it\s+is\s+(?:again|in\s+a\s+different|with)\b"
+    rf"|here(?:'s|\s+is|\s+are)\s+(?:some\s+)?(?:more|{_REVISED})\b|going\s+back\s+to\b"
+    rf"|i(?:'ve|\s+have)\s+(?:now\s+)?(?:{_REVISED_VERBS})\b"
+    rf"|(?:{_REVISED_VERBS})(?:\s+(?:as|with|per|below)\b|\s*:)"
+    rf"|as\s+(?:you\s+)?(?:requested|asked|suggested|instructed)\b|as\s+per\s+your\s+(?:request|feedback|suggestion|instructions?)\b"
+    rf"|let\s+me\s+(?:try\s+(?:again|that\s+again|once\s+more|a\s+different|another)|revise|rewrite|correct|fix|rephrase|clarify|go\s+deeper|elaborate)\b"
+    rf"|correction\s*:|(?:{_REVISED})\s+(?:version|text|code|response|answer|draft)\s*:"
+    rf")",
+    re.IGNORECASE,
+)
+# A first sentence left after the opener that still points back at the feedback or the old answer.
+_BACK_REFERENCE = re.compile(
+    r"\b(?:previous(?:ly)?|revised|updated|corrected|confusion|oversight|misunderstanding|"
+    r"(?:my|the|that|your)\s+(?:original|previous|earlier|last|prior|first|initial)\s+"
+    r"(?:answer|response|reply|version|code|text|message|draft|attempt|one|request|question)|"
+    r"my\s+mistake|(?:that|those|these|your)\s+changes?|"
+    r"as\s+you\s+(?:said|mentioned|requested|asked|pointed|suggested|noted)|you(?:'re|\s+are)\s+right|"
+    r"you\s+(?:mentioned|pointed|said|asked|noted)|your\s+(?:feedback|input|correction|clarification|suggestion|comments?))\b",
+    re.IGNORECASE,
+)
+# A rest that is only a sign-off ("Let me know if ...") is no answer on its own.
+_SIGN_OFF = re.compile(
+    r"(?:feel\s+free|don't\s+hesitate|do\s+not\s+hesitate|let\s+me\s+know|if\s+you\s+have\s+any|have\s+a\s+(?:great|good|nice)|"
+    r"i'?m\s+(?:here|happy|always\s+here)\s+to\s+help|happy\s+to\s+help|hope\s+(?:this|that)\s+helps)\b",
+    re.IGNORECASE,
+)
+_SENTENCE_END = re.compile(r"[.!?](?=\s|$)|:|\n")
+_CLAUSE_END = re.compile(r"[.!?](?=\s|$)|[:;,\n]|\s[-\u2013\u2014]\s")
+_EXTEND = {"and", "which", "as", "for", "since", "because", "especially", "particularly", "thanks", "thank", "with"}
+_THROUGH = {"but", "however", "though", "although"}
+_WORD = re.compile(r"[A-Za-z']+")
+
+OPENER_REMOVED = "opener_removed"
+OPENER_DROPPED = "refers_to_feedback"
+
+
+def _opener_end(text: str, pos: int) -> int | None:
+    """End of the feedback opener starting at ``pos`` (the clause or sentence it opens), or None.
+
+    ``text`` has straight apostrophes (callers replace U+2019, keeping every index).
+    """
+    m = _DELIVERY_OPENERS.match(text, pos)
+    if m:
+        if m.group(0).endswith(":"):
+            return m.end()
+        end = _SENTENCE_END.search(text, m.end())
+        return end.end() if end else len(text)
+    m = _CLAUSE_OPENERS.match(text, pos)
+    if not m:
+        return None
+    end = _CLAUSE_END.search(text, m.end())
+    if end is None:
+        return len(text)
+    if end.group(0).strip() not in (",", ";", "-", "\u2013", "\u2014"):
+        return end.end()  # the sentence (or a colon, a line) ends the opener
+    j = end.end()
+    while j < len(text) and text[j].isspace():
+        j += 1
+    word = _WORD.match(text, j)
+    nxt = word.group(0).lower() if word else ""
+    if nxt in _EXTEND:  # "I apologise for the oversight, and thank you ...": the whole sentence
+        sent = _SENTENCE_END.search(text, end.end())
+        return sent.end() if sent else len(text)
+    if nxt in _THROUGH:  # "Sorry, but the answer is ...": through the connective
+        return word.end()
+    return end.end()
+
+
+def opens_with_feedback_reference(text: str | None) -> bool:
+    """Does ``text`` open by referring to feedback ("Apologies for the confusion", "You're right", ...)?"""
+    if not text:
+        return False
+    probe = text.replace("\u2019", "'")
+    return _opener_end(probe, len(probe) - len(probe.lstrip())) is not None
+
+
+def strip_feedback_opener(text: str, max_openers: int = 4) -> tuple[str, str | None]:
+    """``(text, outcome)`` for a harvested chosen revision.
+
+    outcome None: no feedback opener, text unchanged; ``OPENER_REMOVED``: the opener (up to
+    ``max_openers`` consecutive openers) was removed and the rest returned, first letter
+    capitalised; ``OPENER_DROPPED``: nothing that stands alone is left (no words, only a sign-off,
+    or the next sentence still points back at the feedback), the text is returned unchanged.
+    """
+    probe = text.replace("\u2019", "'")
+    pos = len(probe) - len(probe.lstrip())
+    removed = 0
+    while removed < max_openers:
+        end = _opener_end(probe, pos)
+        if end is None:
+            break
+        removed += 1
+        pos = end + len(probe[end:]) - len(probe[end:].lstrip())
+    if not removed:
+        return text, None
+    rest = text[pos:]
+    first = _SENTENCE_END.split(probe[pos:], maxsplit=1)[0]
+    if (not any(c.isalnum() for c in rest) or _BACK_REFERENCE.search(first) or _SIGN_OFF.match(probe, pos)
+            or _opener_end(probe, pos) is not None):
+        return text, OPENER_DROPPED
+    return (rest[0].upper() + rest[1:] if rest[0].islower() else rest), OPENER_REMOVED
+
+
 # ---------------------------------------------------------------- building candidates
 
 
@@ -188,7 +340,7 @@ def _lineage(turn: dict, extra: dict[str, dict | None]) -> tuple[str, str]:
 
 def _candidate(conv: dict, turn: dict, pair_type: str, prompt: list[dict], chosen: str, rejected: str,
                signal: str, categories: list[str], chosen_model: str | None, rejected_model: str | None,
-               generated_sides: list[dict], opts: PairOptions) -> dict:
+               generated_sides: list[dict], opts: PairOptions, opener: str | None = None) -> dict:
     cluster = conv.get("cluster_id") or turn.get("cluster_id") or conv["conversation_id"]
     preferences, pref_version = _preferences_for(turn, categories, signal)
     pref_src = None
@@ -223,15 +375,19 @@ def _candidate(conv: dict, turn: dict, pair_type: str, prompt: list[dict], chose
         "tokens": tokens,
         "judge": None,  # set by assemble.judge_on_policy
     }
-    row["reject_reason"] = pair_filter(row, conv, generated_sides, opts)
+    row["reject_reason"] = pair_filter(row, conv, generated_sides, opts, opener)
     return row
 
 
 _classifier_cache: dict[str, Callable[[str], bool] | None] = {}
 
 
-def pair_filter(pair: dict, conv: dict, generated_sides: list[dict], opts: PairOptions) -> str | None:
-    """The first per-pair filter a candidate fails (None: it passes), in a fixed order."""
+def pair_filter(pair: dict, conv: dict, generated_sides: list[dict], opts: PairOptions,
+                opener: str | None = None) -> str | None:
+    """The first per-pair filter a candidate fails (None: it passes), in a fixed order.
+
+    ``opener`` is the outcome of :func:`strip_feedback_opener` on a harvested chosen.
+    """
     n = opts.min_response_chars
     if len((pair["chosen"] or "").strip()) < max(n, 1) or len((pair["rejected"] or "").strip()) < max(n, 1):
         return R_EMPTY
@@ -239,6 +395,8 @@ def pair_filter(pair: dict, conv: dict, generated_sides: list[dict], opts: PairO
         return R_TRUNCATED
     if normalise(pair["chosen"]) == normalise(pair["rejected"]):
         return R_SAME
+    if opener == OPENER_DROPPED:
+        return R_CHOSEN_REFERS_TO_FEEDBACK
     if not pair["prompt"] or pair["prompt"][-1]["role"] != "user":
         return R_PROMPT_ROLE
     if prompt_chars(pair["prompt"]) > opts.max_prompt_chars:
@@ -305,8 +463,13 @@ def harvest_candidates(conv: dict, turns_by_index: dict[int, dict], opts: PairOp
             skipped[H_BAD_PROMPT] = skipped.get(H_BAD_PROMPT, 0) + 1
             continue
         model = turn.get("model") or conv.get("model")
-        out.append(_candidate(conv, turn, HARVESTED, prompt, msgs[k + 1]["content"], msgs[k - 1]["content"],
-                              DSAT, _turn_categories(turn, DSAT), model, model, [], opts))
+        chosen, opener = msgs[k + 1]["content"], None
+        if opts.strip_feedback_openers:
+            chosen, opener = strip_feedback_opener(chosen)
+            if opener == OPENER_REMOVED:
+                skipped[H_OPENER_REMOVED] = skipped.get(H_OPENER_REMOVED, 0) + 1
+        out.append(_candidate(conv, turn, HARVESTED, prompt, chosen, msgs[k - 1]["content"],
+                              DSAT, _turn_categories(turn, DSAT), model, model, [], opts, opener))
     return out, skipped
 
 
