@@ -163,7 +163,7 @@ def build_candidates_fn(opts: P.PairOptions):
                         "message_index": s["message_index"], "source": s["source"], "cluster_id": s["cluster_id"],
                         "prompt": s["prompt"], "chosen": s["response"], "signal": "SAT",
                         "categories": s["categories"], "split": s["split"], "chosen_model": s["model"],
-                        "detector": s["detector"],
+                        "detector": s["detector"], "reject_reason": s["reject_reason"],
                     })
                 for reason, n in skipped.items():
                     rows.append({"kind": KIND_SKIP, "reject_reason": reason, "count": n,
@@ -278,7 +278,8 @@ def _assemble(ctx: StageContext, spark, bridge, opts, prog) -> None:
     ).collect()
     counts = {(r["pair_type"], r["reject_reason"]): int(r["n"]) for r in summary if r["kind"] == KIND_PAIR}
     stats = {r["reject_reason"]: int(r["n"]) for r in summary if r["kind"] == KIND_SKIP}
-    sft_rows = sum(int(r["n"]) for r in summary if r["kind"] == KIND_SFT)
+    sft_rows = sum(int(r["n"]) for r in summary if r["kind"] == KIND_SFT and r["reject_reason"] is None)
+    sft_rejected = {r["reject_reason"]: int(r["n"]) for r in summary if r["kind"] == KIND_SFT and r["reject_reason"]}
     rows_out = sum(n for (_, r), n in counts.items() if r is None)
     lap("candidates")
     prog.advance(2)
@@ -291,7 +292,7 @@ def _assemble(ctx: StageContext, spark, bridge, opts, prog) -> None:
     )
     _write_committed(kept, ctx.run.table("pairs"), schema.PAIRS, ctx.fingerprint, rows_out, bridge)
     lap("write_pairs")
-    sft = cands.where(F.col("kind") == KIND_SFT).select(
+    sft = cands.where((F.col("kind") == KIND_SFT) & F.col("reject_reason").isNull()).select(
         F.col("pair_id").alias("sft_id"), "conversation_id", "message_index", "source", "cluster_id", "prompt",
         F.col("chosen").alias("response"), "categories", "split", F.col("chosen_model").alias("model"), "detector",
     )
@@ -315,6 +316,7 @@ def _assemble(ctx: StageContext, spark, bridge, opts, prog) -> None:
     rec["harvest_opener_removed"] = stats.pop(P.H_OPENER_REMOVED, 0)  # harvested chosen, feedback opener cut
     rec["harvest_skipped"] = stats
     rec["sft_rows"] = sft_rows
+    rec["sft_rejected_by_reason"] = dict(sorted(sft_rejected.items()))  # same filter as the pairs
 
     from wfcore.export import write_exports
 

@@ -63,6 +63,7 @@ def planted() -> list[dict]:
         {"cid": "dup2", "labels": {2: "DSAT"}, "messages": msgs("q dup", "a dup", "redo", "b dup")},
         {"cid": "nosig", "labels": {}, "messages": msgs("q", "a", "ok", "b")},
         {"cid": "notacc", "labels": {2: "DSAT", 4: "DSAT"}, "messages": msgs("q n", "a n", "no", "b n", "still no")},
+        {"cid": "sat-unsafe", "labels": {2: "SAT"}, "messages": msgs("q su", "UNSAFE but liked", "thanks!")},
         {"cid": "opener", "labels": {2: "DSAT"},
          "messages": msgs("q op", "a op", "shorter", "Sure, here's a shorter version:\n\nb op", "ok")},
         {"cid": "opener-drop", "labels": {2: "DSAT"},
@@ -182,6 +183,19 @@ def test_each_pair_type_is_built_from_its_planted_case(assembled):
     sft = run.table("sft").read(schema.SFT).to_pylist()
     assert [(r["conversation_id"], r["response"]) for r in sft if r["conversation_id"] == "sat"] == [("sat", "Paris.")]
     assert got[("opener", P.HARVESTED)]["chosen"] == "B op"  # the feedback opener is cut (first letter capitalised)
+
+
+def test_sft_rows_pass_the_pairs_filter_so_the_safety_classifier_removes_them_too(assembled):
+    run, cases, ctx = assembled
+    sft = run.table("sft").read(schema.SFT).to_pylist()
+    assert "sat-unsafe" not in {r["conversation_id"] for r in sft} and "sat" in {r["conversation_id"] for r in sft}
+    assert ctx.record["sft_rejected_by_reason"] == {P.R_SAFETY_CLASSIFIER: 1}
+    opts = P.PairOptions.from_config(ctx.cfg.assemble)
+    ref = [s for c in cases
+           for s in P.conversation_candidates(conv(c["cid"], c["messages"], c["labels"], c.get("responses"),
+                                                   c.get("preferences"), c.get("flagged", False), c.get("cluster")), opts)[1]]
+    assert sorted(r["sft_id"] for r in sft) == sorted(s["sft_id"] for s in ref if s["reject_reason"] is None)
+    assert ctx.record["sft_rows"] == len(sft)
 
 
 def test_no_near_dup_cluster_straddles_the_splits(assembled):

@@ -93,7 +93,7 @@ def test_sat_turn_on_policy_keeps_the_satisfied_original_as_chosen_and_is_an_sft
     pairs, sft, _ = P.conversation_candidates(c, OPTS)
     p = only(pairs, P.SAT_ON_POLICY)
     assert (p["chosen"], p["rejected"], p["signal"]) == ("great answer", "policy answer", "SAT")
-    assert [(s["response"], s["prompt"]) for s in sft] == [("great answer", messages[:1])]
+    assert [(s["response"], s["prompt"], s["reject_reason"]) for s in sft] == [("great answer", messages[:1], None)]
     assert P.conversation_candidates(c, P.PairOptions(sat_sft=False))[1] == []
 
 
@@ -191,9 +191,9 @@ def test_a_dsat_turn_after_an_empty_reply_is_a_turn_but_its_generated_pair_and_s
     assert [t["message_index"] for t in c["turns"]] == [2, 4]
     pairs, sft, _ = P.conversation_candidates(c, P.PairOptions(min_response_chars=0))  # at least 1 char always
     assert only(pairs, P.GENERATED)["reject_reason"] == P.R_EMPTY  # the rejected side would be the empty reply
-    assert [s["message_index"] for s in sft] == [4]  # the SAT turn's response has text
+    assert [(s["message_index"], s["reject_reason"]) for s in sft] == [(4, None)]  # the SAT turn's response has text
     c_sat = conv("c", messages, {2: "SAT"})
-    assert P.conversation_candidates(c_sat, OPTS)[1] == []  # no SFT row on an empty response
+    assert [s["reject_reason"] for s in P.conversation_candidates(c_sat, OPTS)[1]] == [P.R_EMPTY]  # no empty SFT row
 
 
 # ---------------------------------------------------------------- harvested chosen that answers its own feedback
@@ -281,6 +281,37 @@ def test_generated_chosen_is_not_touched_by_the_harvest_opener_rule():
     c = conv("c", HARVESTABLE, {2: "DSAT"}, responses={2: {"preferred": "You're right, here is a haiku."}})
     pairs, _, _ = P.conversation_candidates(c, P.PairOptions(harvest=False))
     assert only(pairs, P.GENERATED)["chosen"] == "You're right, here is a haiku."
+
+
+# ---------------------------------------------------------------- SFT rows pass the pairs' filter
+
+
+@pytest.mark.parametrize(
+    "response,flagged,opts,reason",
+    [
+        ("Paris is the capital.", False, OPTS, None),
+        ("UNSAFE advice", False, P.PairOptions(safety_classifier="tests.test_pairs:unsafe_marker"), P.R_SAFETY_CLASSIFIER),
+        ("Paris is the capital.", False, P.PairOptions(safety_classifier="tests.test_pairs:unsafe_marker"), None),
+        ("Paris is the capital.", True, OPTS, P.R_SAFETY_FLAG),
+        ("Paris is the capital.", False, P.PairOptions(max_prompt_chars=5), P.R_PROMPT_LONG),
+        ("   ", False, OPTS, P.R_EMPTY),
+    ],
+)
+def test_sft_rows_pass_the_same_filter_as_pairs_safety_classifier_included(response, flagged, opts, reason):
+    messages = msgs("capital of France?", response, "thanks, great!")
+    pairs, sft, _ = P.conversation_candidates(conv("c", messages, {2: "SAT"}, flagged=flagged), opts)
+    assert [s["reject_reason"] for s in sft] == [reason]
+    example = {"prompt": messages[:1], "chosen": response, "rejected": None}
+    assert P.pair_filter(example, {"moderation_flagged": flagged}, [], opts) == reason  # one filter, not a copy
+
+
+def test_a_classifier_flagging_a_satisfied_response_drops_its_pair_and_its_sft_row():
+    opts = P.PairOptions(safety_classifier="tests.test_pairs:unsafe_marker")
+    messages = msgs("q", "UNSAFE answer", "thanks!")
+    c = conv("c", messages, {2: "SAT"}, responses={2: {"unconditioned": "policy answer"}})
+    pairs, sft, _ = P.conversation_candidates(c, opts)
+    assert only(pairs, P.SAT_ON_POLICY)["reject_reason"] == P.R_SAFETY_CLASSIFIER
+    assert [s["reject_reason"] for s in sft] == [P.R_SAFETY_CLASSIFIER]
 
 
 def test_opener_rule_reads_curly_apostrophes_and_a_polite_lead_in():

@@ -384,16 +384,20 @@ _classifier_cache: dict[str, Callable[[str], bool] | None] = {}
 
 def pair_filter(pair: dict, conv: dict, generated_sides: list[dict], opts: PairOptions,
                 opener: str | None = None) -> str | None:
-    """The first per-pair filter a candidate fails (None: it passes), in a fixed order.
+    """The first per-example filter a candidate fails (None: it passes), in a fixed order.
 
-    ``opener`` is the outcome of :func:`strip_feedback_opener` on a harvested chosen.
+    The one filter of both training outputs: a pair (``prompt``, ``chosen``, ``rejected``) and an
+    SFT example (``prompt``, ``chosen`` = the satisfied response, ``rejected`` None: the checks
+    on a second side are skipped). ``opener`` is the outcome of :func:`strip_feedback_opener` on
+    a harvested chosen.
     """
-    n = opts.min_response_chars
-    if len((pair["chosen"] or "").strip()) < max(n, 1) or len((pair["rejected"] or "").strip()) < max(n, 1):
+    n = max(opts.min_response_chars, 1)
+    sides = [pair["chosen"]] + ([pair["rejected"]] if pair.get("rejected") is not None else [])
+    if any(len((side or "").strip()) < n for side in sides):
         return R_EMPTY
     if opts.drop_truncated and any(s.get("finish_reason") == "length" for s in generated_sides):
         return R_TRUNCATED
-    if normalise(pair["chosen"]) == normalise(pair["rejected"]):
+    if pair.get("rejected") is not None and normalise(pair["chosen"]) == normalise(pair["rejected"]):
         return R_SAME
     if opener == OPENER_DROPPED:
         return R_CHOSEN_REFERS_TO_FEEDBACK
@@ -485,15 +489,15 @@ def _accepted(msgs: list[dict], turns_by_index: dict[int, dict], j: int, mode: s
 
 
 def sft_example(conv: dict, turn: dict, opts: PairOptions) -> dict | None:
-    """A SAT turn's satisfied response as an SFT example (None when it fails the filters)."""
+    """A SAT turn's satisfied response as an SFT example (None when the turn gives none).
+
+    The row carries ``reject_reason``: the verdict of :func:`pair_filter`, the same filter as the
+    pairs' (empty response, prompt role and length, moderation flag, safety classifier).
+    """
     if not opts.sat_sft or signal_of(turn.get("sat"), turn.get("dsat")) != SAT:
         return None
     prompt = _messages(turn.get("history"))
     response = turn.get("response") or ""
-    if len(response.strip()) < max(opts.min_response_chars, 1) or not prompt or prompt[-1]["role"] != "user":
-        return None
-    if prompt_chars(prompt) > opts.max_prompt_chars or (opts.safety_drop_flagged and conv.get("moderation_flagged")):
-        return None
     cluster = conv.get("cluster_id") or turn.get("cluster_id") or conv["conversation_id"]
     return {
         "sft_id": "s" + ids.content_id("sft", conv["conversation_id"], int(turn["message_index"]), response),
@@ -507,11 +511,14 @@ def sft_example(conv: dict, turn: dict, opts: PairOptions) -> dict | None:
         "split": split_of(cluster, opts.split_seed, opts.test_fraction),
         "model": turn.get("model") or conv.get("model"),
         "detector": turn.get("detector"),
+        "reject_reason": pair_filter({"prompt": prompt, "chosen": response, "rejected": None}, conv, [], opts),
     }
 
 
 def conversation_candidates(conv: dict, opts: PairOptions) -> tuple[list[dict], list[dict], dict[str, int]]:
     """All candidate pairs, SFT examples and harvest statistics of one conversation.
+
+    Pairs and SFT examples both carry ``reject_reason`` (None: kept), from :func:`pair_filter`.
 
     ``conv`` has ``conversation_id``, ``source``, ``cluster_id``, ``moderation_flagged``,
     ``model``, ``messages`` (may be None: no harvesting) and ``turns``: the conversation's
