@@ -101,7 +101,14 @@ class _PartWriter:
             local = isinstance(fs, pafs.LocalFileSystem)
             tmp = f"{path}.tmp-{os.getpid()}" if local else path
             stream = fs.open_output_stream(tmp, compression=None)
-            self._open = (name, path, tmp, stream, pq.ParquetWriter(stream, self.schema, compression="zstd"), local)
+            self._open = (
+                name,
+                path,
+                tmp,
+                stream,
+                pq.ParquetWriter(stream, self.schema, compression="zstd"),
+                local,
+            )
         self._open[4].write_table(pa.concat_tables(self.buffer))
         self.buffer, self.buffered = [], 0
 
@@ -178,8 +185,17 @@ def run(ctx: StageContext) -> None:
     rejects = ctx.run.table("rejects")
     attempt = conversations.new_attempt()
     tasks = [
-        FileTask(i, f, cfg.ingest.format, cfg.ingest.max_message_chars, cfg.ingest.max_raw_chars,
-                 cfg.ingest.shard_rows, conversations.uri, rejects.uri, attempt)
+        FileTask(
+            i,
+            f,
+            cfg.ingest.format,
+            cfg.ingest.max_message_chars,
+            cfg.ingest.max_raw_chars,
+            cfg.ingest.shard_rows,
+            conversations.uri,
+            rejects.uri,
+            attempt,
+        )
         for i, f in enumerate(files)
     ]
     progress = ctx.progress(len(tasks), unit="files")
@@ -199,7 +215,10 @@ def run(ctx: StageContext) -> None:
 
     conv_parts = [p for r in results for p in r["conversations"]]
     rej_parts = [p for r in results for p in r["rejects"]]
-    for ds, parts, sch in ((conversations, conv_parts, schema.CONVERSATIONS), (rejects, rej_parts, schema.REJECTS)):
+    for ds, parts, sch in (
+        (conversations, conv_parts, schema.CONVERSATIONS),
+        (rejects, rej_parts, schema.REJECTS),
+    ):
         if not parts:  # an empty dataset still has one (empty) part, so readers see its schema
             name = f"{attempt}/part-empty.parquet"
             storage.write_parquet_atomic(storage.join(ds.uri, name), sch.empty_table())
@@ -214,9 +233,13 @@ def run(ctx: StageContext) -> None:
             ctx.reject(reason, n)
     formats: dict[str, int] = {}
     for s in stats:
-        formats[s["format"] or "unknown"] = formats.get(s["format"] or "unknown", 0) + s["rows_read"]
+        formats[s["format"] or "unknown"] = (
+            formats.get(s["format"] or "unknown", 0) + s["rows_read"]
+        )
     ctx.record["empty_messages"] = sum(s["empty_messages"] for s in stats)
-    ctx.record["conversations_with_empty_messages"] = sum(s["conversations_with_empty_messages"] for s in stats)
+    ctx.record["conversations_with_empty_messages"] = sum(
+        s["conversations_with_empty_messages"] for s in stats
+    )
     ctx.record["files"] = stats
     ctx.record["formats"] = formats
     ctx.record["input"] = uri

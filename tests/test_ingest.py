@@ -25,21 +25,58 @@ WILDCHAT = {
     "model": "gpt-3.5-turbo-0613",
     "timestamp": "2023-04-09T12:00:00+00:00",
     "conversation": [
-        {"content": "Write a haiku about rain", "country": "Spain", "hashed_ip": "ab12", "header": {"user-agent": "x"},
-         "language": "English", "redacted": False, "role": "user", "state": None, "timestamp": None,
-         "toxic": False, "turn_identifier": 101},
-        {"content": "Soft rain on tin roofs...", "language": "English", "redacted": False, "role": "assistant",
-         "timestamp": "2023-04-09T12:00:05+00:00", "toxic": False, "turn_identifier": 101},
-        {"content": "thanks, make it sadder", "language": "English", "redacted": False, "role": "user",
-         "toxic": False, "turn_identifier": 102},
-        {"content": "Grey rain, empty room...", "language": "English", "redacted": False, "role": "assistant",
-         "toxic": False, "turn_identifier": 102},
+        {
+            "content": "Write a haiku about rain",
+            "country": "Spain",
+            "hashed_ip": "ab12",
+            "header": {"user-agent": "x"},
+            "language": "English",
+            "redacted": False,
+            "role": "user",
+            "state": None,
+            "timestamp": None,
+            "toxic": False,
+            "turn_identifier": 101,
+        },
+        {
+            "content": "Soft rain on tin roofs...",
+            "language": "English",
+            "redacted": False,
+            "role": "assistant",
+            "timestamp": "2023-04-09T12:00:05+00:00",
+            "toxic": False,
+            "turn_identifier": 101,
+        },
+        {
+            "content": "thanks, make it sadder",
+            "language": "English",
+            "redacted": False,
+            "role": "user",
+            "toxic": False,
+            "turn_identifier": 102,
+        },
+        {
+            "content": "Grey rain, empty room...",
+            "language": "English",
+            "redacted": False,
+            "role": "assistant",
+            "toxic": False,
+            "turn_identifier": 102,
+        },
     ],
     "turn": 2,
     "language": "English",
     "openai_moderation": [
-        {"categories": {"harassment": False, "violence": False}, "category_scores": {"harassment": 0.001}, "flagged": False},
-        {"categories": {"harassment": False, "violence": True}, "category_scores": {"violence": 0.9}, "flagged": True},
+        {
+            "categories": {"harassment": False, "violence": False},
+            "category_scores": {"harassment": 0.001},
+            "flagged": False,
+        },
+        {
+            "categories": {"harassment": False, "violence": True},
+            "category_scores": {"violence": 0.9},
+            "flagged": True,
+        },
         {"categories": {"harassment": False}, "flagged": False},
         {"categories": {"harassment": False}, "flagged": False},
     ],
@@ -54,29 +91,91 @@ WILDCHAT = {
 LMSYS = {
     "conversation_id": "33f01939a744455c869cb234afca47f1",
     "model": "vicuna-13b",
-    "conversation": [{"content": "how are you?", "role": "user"}, {"content": "I am fine.", "role": "assistant"}],
+    "conversation": [
+        {"content": "how are you?", "role": "user"},
+        {"content": "I am fine.", "role": "assistant"},
+    ],
     "turn": 1,
     "language": "English",
-    "openai_moderation": [{"categories": {"harassment": False}, "category_scores": {"harassment": 0.0}, "flagged": False}] * 2,
+    "openai_moderation": [
+        {
+            "categories": {"harassment": False},
+            "category_scores": {"harassment": 0.0},
+            "flagged": False,
+        }
+    ]
+    * 2,
     "redacted": True,
 }
-SHAREGPT = {"id": "QWJhYvA", "conversations": [{"from": "system", "value": "Be brief."}, {"from": "human", "value": "hi"},
-                                                {"from": "gpt", "value": "Hello!"}], "lang": "en"}
-OPENAI = {"messages": [{"role": "system", "content": "You help."},
-                       {"role": "user", "content": [{"type": "text", "text": "Sum 2+2"}]},
-                       {"role": "assistant", "content": "4"}], "tags": ["math"]}
-WILDFEEDBACK = {"conversations": [{"from": "human", "value": "Write a slogan"}, {"from": "gpt", "value": "Buy now!"},
-                                  {"from": "human", "value": "too pushy, softer please"}],
-                "chosen": {"from": "gpt", "value": "Take your time, we'll be here."},
-                "rejected": {"from": "gpt", "value": "BUY NOW!!!"}}
+SHAREGPT = {
+    "id": "QWJhYvA",
+    "conversations": [
+        {"from": "system", "value": "Be brief."},
+        {"from": "human", "value": "hi"},
+        {"from": "gpt", "value": "Hello!"},
+    ],
+    "lang": "en",
+}
+OPENAI = {
+    "messages": [
+        {"role": "system", "content": "You help."},
+        {"role": "user", "content": [{"type": "text", "text": "Sum 2+2"}]},
+        {"role": "assistant", "content": "4"},
+    ],
+    "tags": ["math"],
+}
+WILDFEEDBACK = {
+    "conversations": [
+        {"from": "human", "value": "Write a slogan"},
+        {"from": "gpt", "value": "Buy now!"},
+        {"from": "human", "value": "too pushy, softer please"},
+    ],
+    "chosen": {"from": "gpt", "value": "Take your time, we'll be here."},
+    "rejected": {"from": "gpt", "value": "BUY NOW!!!"},
+}
 ANNOTATION = [
-    {"UtterranceId": 0, "Role": "User", "Content": "Explain DNS", "Satisfaction": "", "Disatisfaction": ""},
-    {"UtterranceId": 1, "Role": "Agent", "Content": "DNS maps names to addresses.", "Satisfaction": "", "Disatisfaction": ""},
-    {"UtterranceId": 2, "Role": "User", "Content": "thanks, very clear", "Satisfaction": "Gratitude", "Disatisfaction": ""},
-    {"UtterranceId": 0, "Role": "User", "Content": "Write a poem", "Satisfaction": "", "Disatisfaction": ""},
-    {"UtterranceId": 1, "Role": "Agent", "Content": "Roses are red.", "Satisfaction": "", "Disatisfaction": ""},
-    {"UtterranceId": 2, "Role": "User", "Content": "that is lazy, redo it", "Satisfaction": "",
-     "Disatisfaction": "Negative Feedback, Revision"},
+    {
+        "UtterranceId": 0,
+        "Role": "User",
+        "Content": "Explain DNS",
+        "Satisfaction": "",
+        "Disatisfaction": "",
+    },
+    {
+        "UtterranceId": 1,
+        "Role": "Agent",
+        "Content": "DNS maps names to addresses.",
+        "Satisfaction": "",
+        "Disatisfaction": "",
+    },
+    {
+        "UtterranceId": 2,
+        "Role": "User",
+        "Content": "thanks, very clear",
+        "Satisfaction": "Gratitude",
+        "Disatisfaction": "",
+    },
+    {
+        "UtterranceId": 0,
+        "Role": "User",
+        "Content": "Write a poem",
+        "Satisfaction": "",
+        "Disatisfaction": "",
+    },
+    {
+        "UtterranceId": 1,
+        "Role": "Agent",
+        "Content": "Roses are red.",
+        "Satisfaction": "",
+        "Disatisfaction": "",
+    },
+    {
+        "UtterranceId": 2,
+        "Role": "User",
+        "Content": "that is lazy, redo it",
+        "Satisfaction": "",
+        "Disatisfaction": "Negative Feedback, Revision",
+    },
 ]
 
 
@@ -105,7 +204,9 @@ def test_wildchat_jsonl_record_maps_to_canonical_row_and_keeps_unmapped_fields(t
     assert conv["conversation_id"] == WILDCHAT["conversation_hash"]
     assert [m["role"] for m in conv["messages"]] == ["user", "assistant", "user", "assistant"]
     assert conv["messages"][2]["content"] == "thanks, make it sadder"
-    assert conv["moderation_flagged"] is True and conv["toxic"] is False and conv["redacted"] is False
+    assert (
+        conv["moderation_flagged"] is True and conv["toxic"] is False and conv["redacted"] is False
+    )
     assert conv["timestamp"] == dt.datetime(2023, 4, 9, 12, tzinfo=dt.UTC)
     meta = json.loads(conv["metadata"])
     assert meta["country"] == "Spain" and meta["header"]["accept-language"] == "es-ES"
@@ -130,7 +231,9 @@ def test_wildchat_parquet_as_published_is_read_with_native_timestamps(tmp_path):
 def test_lmsys_sharegpt_openai_records_map_roles_ids_and_metadata(tmp_path):
     (lm,), _, s1 = _read(_jsonl(tmp_path / "lmsys.jsonl", [LMSYS]))
     assert s1.format == "lmsys" and lm["conversation_id"] == LMSYS["conversation_id"]
-    assert lm["redacted"] is True and lm["moderation_flagged"] is False and lm["model"] == "vicuna-13b"
+    assert (
+        lm["redacted"] is True and lm["moderation_flagged"] is False and lm["model"] == "vicuna-13b"
+    )
 
     (sg,), _, s2 = _read(_jsonl(tmp_path / "sg.jsonl", [SHAREGPT]))
     assert s2.format == "sharegpt" and sg["conversation_id"] == "QWJhYvA"
@@ -145,9 +248,15 @@ def test_lmsys_sharegpt_openai_records_map_roles_ids_and_metadata(tmp_path):
     assert again["conversation_id"] == oa["conversation_id"]
 
 
-def test_wildfeedback_release_json_array_keeps_rejected_in_messages_and_chosen_in_metadata(tmp_path):
+def test_wildfeedback_release_json_array_keeps_rejected_in_messages_and_chosen_in_metadata(
+    tmp_path,
+):
     path = tmp_path / "wildfeedback.json"
-    path.write_text(json.dumps([WILDFEEDBACK, dict(WILDFEEDBACK, rejected={"from": "gpt", "value": "Other"})], indent=1))
+    path.write_text(
+        json.dumps(
+            [WILDFEEDBACK, dict(WILDFEEDBACK, rejected={"from": "gpt", "value": "Other"})], indent=1
+        )
+    )
     convs, rejects, stats = _read(path)
     assert stats.format == "wildfeedback" and not rejects and len(convs) == 2
     assert convs[0]["messages"][-1] == {"role": "assistant", "content": "BUY NOW!!!"}
@@ -163,8 +272,14 @@ def test_annotation_rows_are_grouped_into_conversations_where_utterance_id_resta
     assert stats.rows_read == 2 and len(convs) == 2
     assert [m["role"] for m in convs[1]["messages"]] == ["user", "assistant", "user"]
     labels = json.loads(convs[1]["metadata"])["annotations"]
-    assert labels == [{"message_index": 2, "utterance_id": 2, "satisfaction": "",
-                       "dissatisfaction": "Negative Feedback, Revision"}]
+    assert labels == [
+        {
+            "message_index": 2,
+            "utterance_id": 2,
+            "satisfaction": "",
+            "dissatisfaction": "Negative Feedback, Revision",
+        }
+    ]
 
 
 def test_format_is_detected_from_keys_and_file_name(tmp_path):
@@ -222,7 +337,11 @@ def test_every_malformed_kind_becomes_a_reject_with_its_reason_and_counts_add_up
         f.write(b'{"messages": [{"role": "user", "content": "\\ud800 lone surrogate"}]}\n')
     convs, rejects, stats = _read(path, fmt="openai", max_message_chars=100, max_raw_chars=20)
     got = [r["reason_code"] for r in rejects]
-    expected = [k for k in MALFORMED if k != "unknown_format"] + ["missing_messages", "invalid_utf8", "invalid_utf8"]
+    expected = [k for k in MALFORMED if k != "unknown_format"] + [
+        "missing_messages",
+        "invalid_utf8",
+        "invalid_utf8",
+    ]
     assert got == expected  # unknown_format: with a named format it is simply missing its messages
     assert len(convs) == 1 and stats.rows_read == len(lines) + 2
     assert set(got) <= set(REASONS)
@@ -262,7 +381,9 @@ def test_fuzzed_records_are_each_accepted_or_rejected_with_a_reason_never_lost(t
                 elif op < 0.7:
                     del data[i : i + rng.randint(1, 20)]
                 else:
-                    data[i:i] = rng.choice([b'"', b"{", b"]", b"null", b"\xff", b"\\u0000", b"\\ud800"])
+                    data[i:i] = rng.choice(
+                        [b'"', b"{", b"]", b"null", b"\xff", b"\\u0000", b"\\ud800"]
+                    )
             f.write(bytes(data).replace(b"\n", b" ") + b"\n")
     for fmt in ("auto", "wildchat"):
         convs, rejects, stats = _read(path, fmt=fmt)
@@ -292,10 +413,16 @@ def test_folder_and_glob_inputs_list_data_files_and_skip_side_files(tmp_path):
     for name in ("d/a.jsonl", "d/sub/b.jsonl", "d/_truth.parquet", "d/.hidden.jsonl", "d/c.txt"):
         (tmp_path / name).write_text("{}\n")
     folder = input_files(str(tmp_path / "d"))
-    assert [os.path.relpath(f, tmp_path) for f in folder] == ["d/a.jsonl", "d/c.txt", "d/sub/b.jsonl"]
+    assert [os.path.relpath(f, tmp_path) for f in folder] == [
+        "d/a.jsonl",
+        "d/c.txt",
+        "d/sub/b.jsonl",
+    ]
     globbed = input_files(str(tmp_path / "d" / "**" / "*.jsonl"))
     assert [os.path.relpath(f, tmp_path) for f in globbed] == ["d/a.jsonl", "d/sub/b.jsonl"]
-    assert input_files(str(tmp_path / "d" / "_truth.parquet")) == [str(tmp_path / "d" / "_truth.parquet")]
+    assert input_files(str(tmp_path / "d" / "_truth.parquet")) == [
+        str(tmp_path / "d" / "_truth.parquet")
+    ]
 
 
 # ---------------------------------------------------------------- the stage
@@ -308,9 +435,15 @@ def _ctx(run: str, inp: str, **ingest) -> StageContext:
 
 def _corpus(folder) -> str:
     os.makedirs(folder, exist_ok=True)
-    bad_role = dict(WILDCHAT, conversation=[{"role": "narrator", "content": "x"}, {"role": "user", "content": "y"}])
+    bad_role = dict(
+        WILDCHAT,
+        conversation=[{"role": "narrator", "content": "x"}, {"role": "user", "content": "y"}],
+    )
     _jsonl(os.path.join(folder, "a.jsonl"), [WILDCHAT] * 5 + ["{bad json", bad_role])
-    _jsonl(os.path.join(folder, "b.jsonl"), [dict(LMSYS, conversation_id=f"l{i}") for i in range(7)] + ["[]"])
+    _jsonl(
+        os.path.join(folder, "b.jsonl"),
+        [dict(LMSYS, conversation_id=f"l{i}") for i in range(7)] + ["[]"],
+    )
     with open(os.path.join(folder, "c.json"), "w") as f:
         json.dump(ANNOTATION, f)
     return str(folder)
@@ -336,7 +469,9 @@ def test_stage_writes_committed_tables_and_per_file_counts_that_add_up(tmp_path)
     ids = table.column("conversation_id").to_pylist()
     assert ids[:12] == [WILDCHAT["conversation_hash"]] * 5 + [f"l{i}" for i in range(7)]
     assert [loc.rsplit("/", 1)[-1] for loc in table.column("locator").to_pylist()[-2:]] == [
-        "c.json:item=0..item=2", "c.json:item=3..item=5"]
+        "c.json:item=0..item=2",
+        "c.json:item=3..item=5",
+    ]
 
 
 def test_stage_output_is_the_same_with_parallel_workers(tmp_path):
@@ -355,7 +490,9 @@ def test_stage_rejects_messages_over_the_configured_size(tmp_path):
     inp = _jsonl(tmp_path / "x.jsonl", [_msgs(("user", "short")), _msgs(("user", "y" * 50))])
     ctx = _ctx(str(tmp_path / "run"), inp, max_message_chars=20)
     run_ingest(ctx)
-    assert ctx.record["rejected_by_reason"] == {"message_too_long": 1} and ctx.record["rows_out"] == 1
+    assert (
+        ctx.record["rejected_by_reason"] == {"message_too_long": 1} and ctx.record["rows_out"] == 1
+    )
 
 
 def test_stage_with_no_input_files_fails_with_a_clear_message(tmp_path):
@@ -372,13 +509,17 @@ def test_stage_reads_from_and_writes_to_s3(s3_server, tmp_path):
     storage.write_bytes_atomic("s3://ingest-test/corpus/part-0.jsonl.gz", gzip.compress(text))
     pq_buf = pa.BufferOutputStream()
     pq.write_table(pa.Table.from_pylist([dict(WILDCHAT, timestamp=None)]), pq_buf)
-    storage.write_bytes_atomic("s3://ingest-test/corpus/part-1.parquet", pq_buf.getvalue().to_pybytes())
+    storage.write_bytes_atomic(
+        "s3://ingest-test/corpus/part-1.parquet", pq_buf.getvalue().to_pybytes()
+    )
     ctx = _ctx("s3://ingest-test/runs/r1", "s3://ingest-test/corpus/", workers=1)
     run_ingest(ctx)
     assert ctx.record["rows_in"] == 3 and ctx.record["rows_out"] == 2
     assert ctx.record["rejected_by_reason"] == {"malformed_json": 1}
     t = RunDir("s3://ingest-test/runs/r1").table("conversations").read(schema.CONVERSATIONS)
-    assert sorted(t.column("conversation_id").to_pylist()) == sorted([LMSYS["conversation_id"], WILDCHAT["conversation_hash"]])
+    assert sorted(t.column("conversation_id").to_pylist()) == sorted(
+        [LMSYS["conversation_id"], WILDCHAT["conversation_hash"]]
+    )
     glob = input_files("s3://ingest-test/corpus/*.parquet")
     assert glob == ["s3://ingest-test/corpus/part-1.parquet"]
 
@@ -405,7 +546,9 @@ def test_columnar_parquet_path_gives_the_same_rows_and_rejects_as_record_by_reco
     records[7]["state"] = 'tab\there "quoted" \\ line\nbreak'  # metadata text that needs escaping
     records[8]["openai_moderation"] = None
     records[9]["detoxify_moderation"][0]["toxicity"] = float("nan")
-    extra = pa.array([None if i % 3 else {"a": i / 4, "b": [1.0, None]} for i in range(len(records))])
+    extra = pa.array(
+        [None if i % 3 else {"a": i / 4, "b": [1.0, None]} for i in range(len(records))]
+    )
     fields = list(table.schema) + [pa.field("extra", extra.type)]
     for r, e in zip(records, extra.to_pylist(), strict=True):
         r["extra"] = e
@@ -425,7 +568,9 @@ def test_columnar_parquet_path_gives_the_same_rows_and_rejects_as_record_by_reco
     got = pa.concat_tables([t for t, _ in blocks])
     assert got.schema == schema.CONVERSATIONS
     assert got.drop(["metadata"]).equals(expected.drop(["metadata"]))
-    for a, b in zip(got.column("metadata").to_pylist(), expected.column("metadata").to_pylist(), strict=True):
+    for a, b in zip(
+        got.column("metadata").to_pylist(), expected.column("metadata").to_pylist(), strict=True
+    ):
         assert json.loads(a) == json.loads(b) or (a.replace("NaN", "0") == b.replace("NaN", "0"))
     assert [r for _, rej in blocks for r in rej] == [r for k, r in rows if k == "reject"]
 
@@ -435,31 +580,65 @@ def test_columnar_parquet_path_gives_the_same_rows_and_rejects_as_record_by_reco
 
 def _lmsys_with_empty_replies() -> list[dict]:
     """LMSYS-Chat-1M records as published, where the model failed to answer some turns."""
+
     def rec(cid, *pairs):
-        return dict(LMSYS, conversation_id=cid, turn=len(pairs) // 2,
-                    conversation=[{"content": c, "role": r} for r, c in pairs])
+        return dict(
+            LMSYS,
+            conversation_id=cid,
+            turn=len(pairs) // 2,
+            conversation=[{"content": c, "role": r} for r, c in pairs],
+        )
 
     return [
-        rec("e-middle", ("user", "Write a limerick about a cat"), ("assistant", "There once was a cat..."),
-            ("user", "make it rhyme better"), ("assistant", ""), ("user", "hello? make it rhyme better"),
-            ("assistant", "A cat with a hat sat flat...")),
-        rec("e-last", ("user", "Translate 'good morning' to German"), ("assistant", "Guten Morgen"),
-            ("user", "and to French?"), ("assistant", " \n ")),
+        rec(
+            "e-middle",
+            ("user", "Write a limerick about a cat"),
+            ("assistant", "There once was a cat..."),
+            ("user", "make it rhyme better"),
+            ("assistant", ""),
+            ("user", "hello? make it rhyme better"),
+            ("assistant", "A cat with a hat sat flat..."),
+        ),
+        rec(
+            "e-last",
+            ("user", "Translate 'good morning' to German"),
+            ("assistant", "Guten Morgen"),
+            ("user", "and to French?"),
+            ("assistant", " \n "),
+        ),
         rec("e-first", ("user", "hi"), ("assistant", ""), ("user", "are you there? hi")),
-        rec("e-user", ("user", "Summarise this"), ("assistant", "There is nothing to summarise."), ("user", ""),
-            ("assistant", "Please paste the text.")),
+        rec(
+            "e-user",
+            ("user", "Summarise this"),
+            ("assistant", "There is nothing to summarise."),
+            ("user", ""),
+            ("assistant", "Please paste the text."),
+        ),
         rec("full", ("user", "how are you?"), ("assistant", "I am fine.")),
         rec("no-content", ("user", "   "), ("assistant", "How can I help?")),
     ]
 
 
-def test_empty_replies_are_kept_and_counted_and_only_a_conversation_without_user_content_is_rejected(tmp_path):
+def test_empty_replies_are_kept_and_counted_and_only_a_conversation_without_user_content_is_rejected(
+    tmp_path,
+):
     convs, rejects, stats = _read(_jsonl(tmp_path / "lmsys.jsonl", _lmsys_with_empty_replies()))
-    assert [c["conversation_id"] for c in convs] == ["e-middle", "e-last", "e-first", "e-user", "full"]
-    assert [(r["reason_code"], r["locator"].rsplit(":", 1)[-1]) for r in rejects] == [("empty_content", "6")]
+    assert [c["conversation_id"] for c in convs] == [
+        "e-middle",
+        "e-last",
+        "e-first",
+        "e-user",
+        "full",
+    ]
+    assert [(r["reason_code"], r["locator"].rsplit(":", 1)[-1]) for r in rejects] == [
+        ("empty_content", "6")
+    ]
     assert [c["empty_messages"] for c in convs] == [1, 1, 1, 1, 0]
     assert (stats.empty_messages, stats.conversations_with_empty) == (4, 4)
-    assert stats.as_dict()["empty_messages"] == 4 and stats.as_dict()["conversations_with_empty_messages"] == 4
+    assert (
+        stats.as_dict()["empty_messages"] == 4
+        and stats.as_dict()["conversations_with_empty_messages"] == 4
+    )
     middle = convs[0]["messages"]
     assert len(middle) == 6 and middle[3] == {"role": "assistant", "content": ""}  # kept in place
     assert convs[1]["messages"][-1]["content"] == " \n "  # the text as logged
@@ -467,10 +646,15 @@ def test_empty_replies_are_kept_and_counted_and_only_a_conversation_without_user
 
 
 def test_null_content_and_empty_content_parts_are_kept_as_empty_messages(tmp_path):
-    rec = {"id": "t1", "messages": [{"role": "user", "content": "What is 2+2?"},
-                                    {"role": "assistant", "content": None, "tool_calls": [{"id": "x"}]},
-                                    {"role": "assistant", "content": []},
-                                    {"role": "user", "content": [{"type": "text", "text": "well?"}]}]}
+    rec = {
+        "id": "t1",
+        "messages": [
+            {"role": "user", "content": "What is 2+2?"},
+            {"role": "assistant", "content": None, "tool_calls": [{"id": "x"}]},
+            {"role": "assistant", "content": []},
+            {"role": "user", "content": [{"type": "text", "text": "well?"}]},
+        ],
+    }
     (conv,), rejects, stats = _read(_jsonl(tmp_path / "oa.jsonl", [rec]))
     assert not rejects and conv["empty_messages"] == 2
     assert [m["content"] for m in conv["messages"]] == ["What is 2+2?", "", "", "well?"]
@@ -484,8 +668,13 @@ def test_turns_before_and_after_an_empty_reply_are_candidates(tmp_path):
     by_id = {c["conversation_id"]: turns.explode(c) for c in convs}
     middle = {t["message_index"]: t for t in by_id["e-middle"]}
     assert sorted(middle) == [2, 4]  # the feedback before the empty reply, and the repeat after it
-    assert middle[2]["response"] == "There once was a cat..." and middle[2]["user_message"] == "make it rhyme better"
-    assert middle[4]["response"] == "" and middle[4]["user_message"] == "hello? make it rhyme better"
+    assert (
+        middle[2]["response"] == "There once was a cat..."
+        and middle[2]["user_message"] == "make it rhyme better"
+    )
+    assert (
+        middle[4]["response"] == "" and middle[4]["user_message"] == "hello? make it rhyme better"
+    )
     assert [(t["message_index"], t["response"]) for t in by_id["e-first"]] == [(2, "")]
     assert [t["message_index"] for t in by_id["e-last"]] == [2]
     assert by_id["e-user"] == []  # an empty user message is no feedback turn
@@ -495,12 +684,20 @@ def test_stage_manifest_counts_empty_messages_per_file_and_in_total(tmp_path):
     folder = tmp_path / "in"
     folder.mkdir()
     _jsonl(folder / "a.jsonl", _lmsys_with_empty_replies())
-    pq.write_table(pa.Table.from_pylist(_lmsys_with_empty_replies()), folder / "b.parquet")  # column-wise path
+    pq.write_table(
+        pa.Table.from_pylist(_lmsys_with_empty_replies()), folder / "b.parquet"
+    )  # column-wise path
     ctx = _ctx(str(tmp_path / "run"), str(folder), workers=1)
     run_ingest(ctx)
     rec = ctx.record
-    assert rec["rows_in"] == 12 and rec["rows_out"] == 10 and rec["rejected_by_reason"] == {"empty_content": 2}
-    assert [(f["empty_messages"], f["conversations_with_empty_messages"]) for f in rec["files"]] == [(4, 4), (4, 4)]
+    assert (
+        rec["rows_in"] == 12
+        and rec["rows_out"] == 10
+        and rec["rejected_by_reason"] == {"empty_content": 2}
+    )
+    assert [
+        (f["empty_messages"], f["conversations_with_empty_messages"]) for f in rec["files"]
+    ] == [(4, 4), (4, 4)]
     assert rec["empty_messages"] == 8 and rec["conversations_with_empty_messages"] == 8
     table = ctx.run.table("conversations").read(schema.CONVERSATIONS)
     assert sum(table.column("empty_messages").to_pylist()) == 8
@@ -511,6 +708,12 @@ def test_columnar_path_converts_blank_messages_itself_and_leaves_only_the_reject
 
     batch = pa.Table.from_pylist(_lmsys_with_empty_replies()).to_batches()[0]
     fast, rest = columnar.convert_batch(batch, "lmsys", "mem.parquet", 0, 1000)
-    assert fast.column("conversation_id").to_pylist() == ["e-middle", "e-last", "e-first", "e-user", "full"]
+    assert fast.column("conversation_id").to_pylist() == [
+        "e-middle",
+        "e-last",
+        "e-first",
+        "e-user",
+        "full",
+    ]
     assert fast.column("empty_messages").to_pylist() == [1, 1, 1, 1, 0]
     assert list(rest) == [5]  # "no-content": the per-record path rejects it with its reason

@@ -11,8 +11,13 @@ from wfcore import pairs as P
 OPTS = P.PairOptions()
 
 # request, original, DSAT feedback, revision, SAT reply
-HARVESTABLE = msgs("write a haiku about rain", "Rain is wet.", "no, that's not a haiku, try again",
-                   "Soft rain on the roof / ...", "thanks, perfect")
+HARVESTABLE = msgs(
+    "write a haiku about rain",
+    "Rain is wet.",
+    "no, that's not a haiku, try again",
+    "Soft rain on the roof / ...",
+    "thanks, perfect",
+)
 
 
 def only(pairs, pair_type):
@@ -26,7 +31,9 @@ def unflagged_unique(pairs):
 
 
 def test_harvested_pair_takes_the_accepted_revision_as_chosen_and_the_original_as_rejected():
-    pairs, _, skipped = P.conversation_candidates(conv("c1", HARVESTABLE, {2: "DSAT", 4: "SAT"}), OPTS)
+    pairs, _, skipped = P.conversation_candidates(
+        conv("c1", HARVESTABLE, {2: "DSAT", 4: "SAT"}), OPTS
+    )
     p = only(pairs, P.HARVESTED)
     assert p["chosen"] == HARVESTABLE[3]["content"]
     assert p["rejected"] == HARVESTABLE[1]["content"]
@@ -64,15 +71,29 @@ def test_dsat_turn_without_a_revision_is_counted_not_harvested():
 
 def test_chained_revisions_each_give_a_pair_with_the_feedback_in_the_later_prompt():
     messages = msgs("q", "a1", "no, shorter", "a2", "still too long", "a3", "great thanks")
-    pairs, _, _ = P.conversation_candidates(conv("c", messages, {2: "DSAT", 4: "DSAT", 6: "SAT"}), OPTS)
-    harvested = sorted((p for p in pairs if p["pair_type"] == P.HARVESTED), key=lambda p: p["message_index"])
+    pairs, _, _ = P.conversation_candidates(
+        conv("c", messages, {2: "DSAT", 4: "DSAT", 6: "SAT"}), OPTS
+    )
+    harvested = sorted(
+        (p for p in pairs if p["pair_type"] == P.HARVESTED), key=lambda p: p["message_index"]
+    )
     # turn 2's revision drew DSAT (not accepted); turn 4's revision was accepted
     assert [p["message_index"] for p in harvested] == [4]
-    assert harvested[0]["prompt"] == messages[:3] and harvested[0]["chosen"] == "a3" and harvested[0]["rejected"] == "a2"
+    assert (
+        harvested[0]["prompt"] == messages[:3]
+        and harvested[0]["chosen"] == "a3"
+        and harvested[0]["rejected"] == "a2"
+    )
 
 
 def test_generated_pair_rejects_the_response_the_user_reacted_to():
-    c = conv("c", HARVESTABLE, {2: "DSAT"}, responses={2: {"preferred": "A real haiku."}}, preferences={2: ["Write a haiku"]})
+    c = conv(
+        "c",
+        HARVESTABLE,
+        {2: "DSAT"},
+        responses={2: {"preferred": "A real haiku."}},
+        preferences={2: ["Write a haiku"]},
+    )
     pairs, _, _ = P.conversation_candidates(c, P.PairOptions(harvest=False))
     p = only(pairs, P.GENERATED)
     assert p["chosen"] == "A real haiku." and p["rejected"] == HARVESTABLE[1]["content"]
@@ -81,7 +102,12 @@ def test_generated_pair_rejects_the_response_the_user_reacted_to():
 
 
 def test_on_policy_pair_uses_the_unconditioned_response_as_rejected():
-    c = conv("c", HARVESTABLE, {2: "DSAT"}, responses={2: {"preferred": "with prefs", "unconditioned": "without"}})
+    c = conv(
+        "c",
+        HARVESTABLE,
+        {2: "DSAT"},
+        responses={2: {"preferred": "with prefs", "unconditioned": "without"}},
+    )
     pairs, _, _ = P.conversation_candidates(c, P.PairOptions(harvest=False))
     p = only(pairs, P.ON_POLICY)
     assert (p["chosen"], p["rejected"]) == ("with prefs", "without")
@@ -93,7 +119,9 @@ def test_sat_turn_on_policy_keeps_the_satisfied_original_as_chosen_and_is_an_sft
     pairs, sft, _ = P.conversation_candidates(c, OPTS)
     p = only(pairs, P.SAT_ON_POLICY)
     assert (p["chosen"], p["rejected"], p["signal"]) == ("great answer", "policy answer", "SAT")
-    assert [(s["response"], s["prompt"], s["reject_reason"]) for s in sft] == [("great answer", messages[:1], None)]
+    assert [(s["response"], s["prompt"], s["reject_reason"]) for s in sft] == [
+        ("great answer", messages[:1], None)
+    ]
     assert P.conversation_candidates(c, P.PairOptions(sat_sft=False))[1] == []
 
 
@@ -111,8 +139,18 @@ def unsafe_marker(text: str) -> bool:
         ({"preferred": "fine"}, True, OPTS, P.R_SAFETY_FLAG),
         ({"preferred": "fine"}, True, P.PairOptions(safety_drop_flagged=False), None),
         ({"preferred": "fine"}, False, P.PairOptions(max_prompt_chars=5), P.R_PROMPT_LONG),
-        ({"preferred": "UNSAFE text"}, False, P.PairOptions(safety_classifier="tests.test_pairs:unsafe_marker"), P.R_SAFETY_CLASSIFIER),
-        ({"preferred": "safe text"}, False, P.PairOptions(safety_classifier="tests.test_pairs:unsafe_marker"), None),
+        (
+            {"preferred": "UNSAFE text"},
+            False,
+            P.PairOptions(safety_classifier="tests.test_pairs:unsafe_marker"),
+            P.R_SAFETY_CLASSIFIER,
+        ),
+        (
+            {"preferred": "safe text"},
+            False,
+            P.PairOptions(safety_classifier="tests.test_pairs:unsafe_marker"),
+            None,
+        ),
     ],
 )
 def test_each_per_pair_filter_names_its_reason(responses, flagged, opts, reason):
@@ -135,7 +173,11 @@ def test_split_is_a_function_of_the_cluster_and_seed_only():
     # pairs of the same cluster land in the same split whatever their conversation
     c1 = conv("c1", HARVESTABLE, {2: "DSAT"}, cluster_id="k7")
     c2 = conv("c2", HARVESTABLE, {2: "DSAT"}, cluster_id="k7")
-    s = {p["split"] for c in (c1, c2) for p in P.conversation_candidates(c, P.PairOptions(test_fraction=0.5))[0]}
+    s = {
+        p["split"]
+        for c in (c1, c2)
+        for p in P.conversation_candidates(c, P.PairOptions(test_fraction=0.5))[0]
+    }
     assert s == {P.split_of("k7", 0, 0.5)}
 
 
@@ -177,23 +219,41 @@ def test_normalise_ignores_case_whitespace_and_unicode_width():
 
 @pytest.mark.parametrize("empty", ["", "  \n"])
 def test_a_harvested_pair_with_an_empty_original_or_revision_is_rejected_as_empty(empty):
-    empty_original = msgs("write a haiku about rain", empty, "hello? write a haiku about rain", "Soft rain falls.", "thanks")
+    empty_original = msgs(
+        "write a haiku about rain",
+        empty,
+        "hello? write a haiku about rain",
+        "Soft rain falls.",
+        "thanks",
+    )
     pairs, _, _ = P.conversation_candidates(conv("c1", empty_original, {2: "DSAT", 4: "SAT"}), OPTS)
     assert only(pairs, P.HARVESTED)["reject_reason"] == P.R_EMPTY
-    empty_revision = msgs("write a haiku about rain", "Rain is wet.", "not a haiku, again", empty, "ok")
+    empty_revision = msgs(
+        "write a haiku about rain", "Rain is wet.", "not a haiku, again", empty, "ok"
+    )
     pairs, _, _ = P.conversation_candidates(conv("c2", empty_revision, {2: "DSAT"}), OPTS)
     assert only(pairs, P.HARVESTED)["reject_reason"] == P.R_EMPTY
 
 
 def test_a_dsat_turn_after_an_empty_reply_is_a_turn_but_its_generated_pair_and_sft_row_are_not_kept():
-    messages = msgs("write a haiku about rain", "", "hello? a haiku please", "Soft rain falls.", "thanks!")
+    messages = msgs(
+        "write a haiku about rain", "", "hello? a haiku please", "Soft rain falls.", "thanks!"
+    )
     c = conv("c", messages, {2: "DSAT", 4: "SAT"}, responses={2: {"preferred": "A real haiku."}})
     assert [t["message_index"] for t in c["turns"]] == [2, 4]
-    pairs, sft, _ = P.conversation_candidates(c, P.PairOptions(min_response_chars=0))  # at least 1 char always
-    assert only(pairs, P.GENERATED)["reject_reason"] == P.R_EMPTY  # the rejected side would be the empty reply
-    assert [(s["message_index"], s["reject_reason"]) for s in sft] == [(4, None)]  # the SAT turn's response has text
+    pairs, sft, _ = P.conversation_candidates(
+        c, P.PairOptions(min_response_chars=0)
+    )  # at least 1 char always
+    assert (
+        only(pairs, P.GENERATED)["reject_reason"] == P.R_EMPTY
+    )  # the rejected side would be the empty reply
+    assert [(s["message_index"], s["reject_reason"]) for s in sft] == [
+        (4, None)
+    ]  # the SAT turn's response has text
     c_sat = conv("c", messages, {2: "SAT"})
-    assert [s["reject_reason"] for s in P.conversation_candidates(c_sat, OPTS)[1]] == [P.R_EMPTY]  # no empty SFT row
+    assert [s["reject_reason"] for s in P.conversation_candidates(c_sat, OPTS)[1]] == [
+        P.R_EMPTY
+    ]  # no empty SFT row
 
 
 # ---------------------------------------------------------------- harvested chosen that answers its own feedback
@@ -202,19 +262,34 @@ def test_a_dsat_turn_after_an_empty_reply_is_a_turn_but_its_generated_pair_and_s
 @pytest.mark.parametrize(
     "text,rest",
     [
-        ("Apologies for the confusion. The tallest peak in Wales is Snowdon.", "The tallest peak in Wales is Snowdon."),
+        (
+            "Apologies for the confusion. The tallest peak in Wales is Snowdon.",
+            "The tallest peak in Wales is Snowdon.",
+        ),
         ("You're right, the treaty was signed in 1648.", "The treaty was signed in 1648."),
-        ("You are absolutely correct; the loop should start at zero.", "The loop should start at zero."),
+        (
+            "You are absolutely correct; the loop should start at zero.",
+            "The loop should start at zero.",
+        ),
         ("My mistake! Seven times eight is 56.", "Seven times eight is 56."),
-        ("I apologize for the oversight, and thank you for pointing it out. Kettles boil at 100 C.", "Kettles boil at 100 C."),
+        (
+            "I apologize for the oversight, and thank you for pointing it out. Kettles boil at 100 C.",
+            "Kettles boil at 100 C.",
+        ),
         ("Sure, here's a shorter version:\n\nFrogs leap.", "Frogs leap."),
         ("Certainly! Here is the revised email:\n\nDear Ana,", "Dear Ana,"),
         ("Here's a more formal version of the note, keeping the dates:\nDear team", "Dear team"),
         ("Thanks for the correction. Here is the updated table:\n| a | b |", "| a | b |"),
         ("I'm sorry, but I can only list four moons.", "I can only list four moons."),
-        ("Good catch - the function returns None when the list is empty.", "The function returns None when the list is empty."),
+        (
+            "Good catch - the function returns None when the list is empty.",
+            "The function returns None when the list is empty.",
+        ),
         ("Updated as requested:\n\n1. Buy milk", "1. Buy milk"),
-        ("  Correction: the boiling point is lower at altitude.", "The boiling point is lower at altitude."),
+        (
+            "  Correction: the boiling point is lower at altitude.",
+            "The boiling point is lower at altitude.",
+        ),
         ("Apologies. Here it is again:\n\nFrogs leap.", "Frogs leap."),
     ],
 )
@@ -257,28 +332,50 @@ def test_a_response_without_a_feedback_opener_is_left_alone(text):
 
 
 def test_a_harvested_pair_loses_the_opener_of_its_chosen_and_it_is_counted():
-    messages = msgs("what year was the treaty signed?", "It was signed in 1658.", "no, that's wrong",
-                    "You're right, it was signed in 1648.", "thanks")
+    messages = msgs(
+        "what year was the treaty signed?",
+        "It was signed in 1658.",
+        "no, that's wrong",
+        "You're right, it was signed in 1648.",
+        "thanks",
+    )
     pairs, _, stats = P.conversation_candidates(conv("c", messages, {2: "DSAT"}), OPTS)
     p = only(pairs, P.HARVESTED)
     assert p["chosen"] == "It was signed in 1648." and p["reject_reason"] is None
-    assert p["pair_id"] == ids.pair_id("c", 2, P.HARVESTED, "It was signed in 1648.", messages[1]["content"])
+    assert p["pair_id"] == ids.pair_id(
+        "c", 2, P.HARVESTED, "It was signed in 1648.", messages[1]["content"]
+    )
     assert stats == {P.H_OPENER_REMOVED: 1}
-    kept, _, stats = P.conversation_candidates(conv("c", messages, {2: "DSAT"}), P.PairOptions(strip_feedback_openers=False))
+    kept, _, stats = P.conversation_candidates(
+        conv("c", messages, {2: "DSAT"}), P.PairOptions(strip_feedback_openers=False)
+    )
     assert only(kept, P.HARVESTED)["chosen"] == messages[3]["content"] and stats == {}
 
 
 def test_a_harvested_pair_whose_chosen_cannot_stand_alone_is_dropped_with_its_reason():
-    messages = msgs("summarise the article", "A long summary.", "shorter please",
-                    "Sorry about that! As you said, it was too long. Short summary.", "ok")
+    messages = msgs(
+        "summarise the article",
+        "A long summary.",
+        "shorter please",
+        "Sorry about that! As you said, it was too long. Short summary.",
+        "ok",
+    )
     pairs, _, stats = P.conversation_candidates(conv("c", messages, {2: "DSAT"}), OPTS)
     p = only(pairs, P.HARVESTED)
-    assert p["reject_reason"] == P.R_CHOSEN_REFERS_TO_FEEDBACK and p["chosen"] == messages[3]["content"]
+    assert (
+        p["reject_reason"] == P.R_CHOSEN_REFERS_TO_FEEDBACK
+        and p["chosen"] == messages[3]["content"]
+    )
     assert stats == {}
 
 
 def test_generated_chosen_is_not_touched_by_the_harvest_opener_rule():
-    c = conv("c", HARVESTABLE, {2: "DSAT"}, responses={2: {"preferred": "You're right, here is a haiku."}})
+    c = conv(
+        "c",
+        HARVESTABLE,
+        {2: "DSAT"},
+        responses={2: {"preferred": "You're right, here is a haiku."}},
+    )
     pairs, _, _ = P.conversation_candidates(c, P.PairOptions(harvest=False))
     assert only(pairs, P.GENERATED)["chosen"] == "You're right, here is a haiku."
 
@@ -290,19 +387,35 @@ def test_generated_chosen_is_not_touched_by_the_harvest_opener_rule():
     "response,flagged,opts,reason",
     [
         ("Paris is the capital.", False, OPTS, None),
-        ("UNSAFE advice", False, P.PairOptions(safety_classifier="tests.test_pairs:unsafe_marker"), P.R_SAFETY_CLASSIFIER),
-        ("Paris is the capital.", False, P.PairOptions(safety_classifier="tests.test_pairs:unsafe_marker"), None),
+        (
+            "UNSAFE advice",
+            False,
+            P.PairOptions(safety_classifier="tests.test_pairs:unsafe_marker"),
+            P.R_SAFETY_CLASSIFIER,
+        ),
+        (
+            "Paris is the capital.",
+            False,
+            P.PairOptions(safety_classifier="tests.test_pairs:unsafe_marker"),
+            None,
+        ),
         ("Paris is the capital.", True, OPTS, P.R_SAFETY_FLAG),
         ("Paris is the capital.", False, P.PairOptions(max_prompt_chars=5), P.R_PROMPT_LONG),
         ("   ", False, OPTS, P.R_EMPTY),
     ],
 )
-def test_sft_rows_pass_the_same_filter_as_pairs_safety_classifier_included(response, flagged, opts, reason):
+def test_sft_rows_pass_the_same_filter_as_pairs_safety_classifier_included(
+    response, flagged, opts, reason
+):
     messages = msgs("capital of France?", response, "thanks, great!")
-    pairs, sft, _ = P.conversation_candidates(conv("c", messages, {2: "SAT"}, flagged=flagged), opts)
+    pairs, sft, _ = P.conversation_candidates(
+        conv("c", messages, {2: "SAT"}, flagged=flagged), opts
+    )
     assert [s["reject_reason"] for s in sft] == [reason]
     example = {"prompt": messages[:1], "chosen": response, "rejected": None}
-    assert P.pair_filter(example, {"moderation_flagged": flagged}, [], opts) == reason  # one filter, not a copy
+    assert (
+        P.pair_filter(example, {"moderation_flagged": flagged}, [], opts) == reason
+    )  # one filter, not a copy
 
 
 def test_a_classifier_flagging_a_satisfied_response_drops_its_pair_and_its_sft_row():
@@ -315,16 +428,36 @@ def test_a_classifier_flagging_a_satisfied_response_drops_its_pair_and_its_sft_r
 
 
 def test_opener_rule_reads_curly_apostrophes_and_a_polite_lead_in():
-    assert P.strip_feedback_opener("You\u2019re right, it is Canberra.") == ("It is Canberra.", P.OPENER_REMOVED)
-    assert P.strip_feedback_opener("Of course! My apologies. Here are some more examples:\n- a") == ("- a", P.OPENER_REMOVED)
-    assert P.strip_feedback_opener("Thanks to its hull, the ship floats.") == ("Thanks to its hull, the ship floats.", None)
+    assert P.strip_feedback_opener("You\u2019re right, it is Canberra.") == (
+        "It is Canberra.",
+        P.OPENER_REMOVED,
+    )
+    assert P.strip_feedback_opener(
+        "Of course! My apologies. Here are some more examples:\n- a"
+    ) == ("- a", P.OPENER_REMOVED)
+    assert P.strip_feedback_opener("Thanks to its hull, the ship floats.") == (
+        "Thanks to its hull, the ship floats.",
+        None,
+    )
 
 
 def test_replies_to_thanks_and_returns_to_an_earlier_answer_are_openers_too():
-    assert P.strip_feedback_opener("You're welcome! Rome has seven hills.") == ("Rome has seven hills.", P.OPENER_REMOVED)
-    assert P.strip_feedback_opener("Great to hear. Here is more detail on step 2:\n- a") == ("- a", P.OPENER_REMOVED)
-    assert P.strip_feedback_opener("Going back to what worked:\n\nX y.") == ("X y.", P.OPENER_REMOVED)
-    assert P.strip_feedback_opener("Sure! It came back again the next spring.") == ("Sure! It came back again the next spring.", None)
+    assert P.strip_feedback_opener("You're welcome! Rome has seven hills.") == (
+        "Rome has seven hills.",
+        P.OPENER_REMOVED,
+    )
+    assert P.strip_feedback_opener("Great to hear. Here is more detail on step 2:\n- a") == (
+        "- a",
+        P.OPENER_REMOVED,
+    )
+    assert P.strip_feedback_opener("Going back to what worked:\n\nX y.") == (
+        "X y.",
+        P.OPENER_REMOVED,
+    )
+    assert P.strip_feedback_opener("Sure! It came back again the next spring.") == (
+        "Sure! It came back again the next spring.",
+        None,
+    )
 
 
 def test_a_reply_to_thanks_with_only_a_sign_off_left_is_dropped():

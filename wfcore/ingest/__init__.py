@@ -27,7 +27,15 @@ from .adapters import ADAPTERS, FORMATS, Limits, detect_format
 from .readers import RawRecord, base_name, container_of, iter_records, parquet_columns
 from .reasons import REASONS, Reject
 
-__all__ = ["FORMATS", "REASONS", "FileReader", "FileStats", "Reject", "detect_file_format", "detect_format"]
+__all__ = [
+    "FORMATS",
+    "REASONS",
+    "FileReader",
+    "FileStats",
+    "Reject",
+    "detect_file_format",
+    "detect_format",
+]
 
 _DETECT_PEEK = 100
 _WITH_ROW = schema.CONVERSATIONS.append(pa.field("_row", pa.int64()))
@@ -89,10 +97,17 @@ def _group_utterances(records: Iterator[RawRecord]) -> Iterator[RawRecord]:
     def flush() -> RawRecord:
         loc = first_loc if first_loc == last_loc else f"{first_loc}..{last_loc.rsplit(':', 1)[-1]}"
         if bad is not None:
-            return RawRecord(loc, reason=bad.reason, detail=f"utterance {bad.locator}: {bad.detail}",
-                             raw_text=json.dumps(group, ensure_ascii=False, default=str))
-        return RawRecord(loc, value={"utterances": group},
-                         raw_text=json.dumps(group, ensure_ascii=False, default=str))
+            return RawRecord(
+                loc,
+                reason=bad.reason,
+                detail=f"utterance {bad.locator}: {bad.detail}",
+                raw_text=json.dumps(group, ensure_ascii=False, default=str),
+            )
+        return RawRecord(
+            loc,
+            value={"utterances": group},
+            raw_text=json.dumps(group, ensure_ascii=False, default=str),
+        )
 
     for rec in records:
         uid = rec.value.get("UtterranceId") if isinstance(rec.value, dict) else None
@@ -111,8 +126,11 @@ def _group_utterances(records: Iterator[RawRecord]) -> Iterator[RawRecord]:
         if rec.reason is not None:
             bad = bad or rec
         elif not isinstance(rec.value, dict):
-            bad = bad or RawRecord(rec.locator, reason=reasons.NOT_AN_OBJECT,
-                                   detail=f"utterance is {type(rec.value).__name__}")
+            bad = bad or RawRecord(
+                rec.locator,
+                reason=reasons.NOT_AN_OBJECT,
+                detail=f"utterance is {type(rec.value).__name__}",
+            )
         else:
             group.append(rec.value)
     if group or bad:
@@ -122,10 +140,18 @@ def _group_utterances(records: Iterator[RawRecord]) -> Iterator[RawRecord]:
 class FileReader:
     """Streams one input file as canonical conversation rows and reject rows."""
 
-    def __init__(self, uri: str, fmt: str = "auto", max_message_chars: int = 100_000,
-                 max_raw_chars: int = 2_000, stage: str = "ingest"):
+    def __init__(
+        self,
+        uri: str,
+        fmt: str = "auto",
+        max_message_chars: int = 100_000,
+        max_raw_chars: int = 2_000,
+        stage: str = "ingest",
+    ):
         if fmt != "auto" and fmt not in ADAPTERS:
-            raise ValueError(f"unknown format {fmt!r}; expected auto or one of {', '.join(FORMATS)}")
+            raise ValueError(
+                f"unknown format {fmt!r}; expected auto or one of {', '.join(FORMATS)}"
+            )
         self.uri = str(uri)
         self.fmt = fmt
         self.limits = Limits(max_message_chars)
@@ -133,7 +159,9 @@ class FileReader:
         self.stage = stage
         self.stats = FileStats(self.uri)
 
-    def _reject(self, source: str | None, locator: str, reason: str, detail: str, raw: str | None) -> dict:
+    def _reject(
+        self, source: str | None, locator: str, reason: str, detail: str, raw: str | None
+    ) -> dict:
         self.stats.rejected += 1
         self.stats.rejected_by_reason[reason] = self.stats.rejected_by_reason.get(reason, 0) + 1
         return {
@@ -158,9 +186,13 @@ class FileReader:
                         peeked.append(rec)
                 except Exception as e:  # the file breaks off early: keep what was read
                     loc = peeked[-1].locator.rsplit(":", 1)[-1] if peeked else ""
-                    peeked.append(RawRecord(f"{self.uri}:after={loc}" if loc else self.uri,
-                                            reason=reasons.UNREADABLE_FILE,
-                                            detail=f"{type(e).__name__}: {str(e)[:500]}"))
+                    peeked.append(
+                        RawRecord(
+                            f"{self.uri}:after={loc}" if loc else self.uri,
+                            reason=reasons.UNREADABLE_FILE,
+                            detail=f"{type(e).__name__}: {str(e)[:500]}",
+                        )
+                    )
                     records = iter(())
                 for rec in peeked:
                     if isinstance(rec.value, dict):
@@ -178,15 +210,27 @@ class FileReader:
             return "reject", self._reject(fmt, rec.locator, rec.reason, rec.detail, rec.raw_text)
         raw = rec.raw_text
         if not isinstance(rec.value, dict):
-            return "reject", self._reject(fmt, rec.locator, reasons.NOT_AN_OBJECT,
-                                          f"record is {type(rec.value).__name__}", raw or _dump(rec.value))
+            return "reject", self._reject(
+                fmt,
+                rec.locator,
+                reasons.NOT_AN_OBJECT,
+                f"record is {type(rec.value).__name__}",
+                raw or _dump(rec.value),
+            )
         if adapter is None:
-            return "reject", self._reject(fmt, rec.locator, reasons.UNKNOWN_FORMAT,
-                                          f"keys {sorted(rec.value)[:12]} match no format", raw or _dump(rec.value))
+            return "reject", self._reject(
+                fmt,
+                rec.locator,
+                reasons.UNKNOWN_FORMAT,
+                f"keys {sorted(rec.value)[:12]} match no format",
+                raw or _dump(rec.value),
+            )
         try:
             row = adapter(rec.value, rec.locator, self.limits)
         except Reject as e:
-            return "reject", self._reject(fmt, rec.locator, e.reason, e.detail, raw or _dump(rec.value))
+            return "reject", self._reject(
+                fmt, rec.locator, e.reason, e.detail, raw or _dump(rec.value)
+            )
         self.stats.accepted += 1
         self.stats.count_empty([row["empty_messages"]])
         return "conversation", row
@@ -194,7 +238,9 @@ class FileReader:
     def _unreadable(self, fmt: str | None, loc: str, e: Exception) -> dict:
         self.stats.rows_read += 1
         where = self.uri if loc == self.uri else f"{self.uri}:after={loc.rsplit(':', 1)[-1]}"
-        return self._reject(fmt, where, reasons.UNREADABLE_FILE, f"{type(e).__name__}: {str(e)[:500]}", None)
+        return self._reject(
+            fmt, where, reasons.UNREADABLE_FILE, f"{type(e).__name__}: {str(e)[:500]}", None
+        )
 
     def rows(self) -> Iterator[tuple[str, dict]]:
         """Yields ``("conversation", row)`` or ``("reject", row)`` for every record of the file."""
@@ -235,7 +281,9 @@ class FileReader:
             fs, path = storage.filesystem(self.uri)
             with fs.open_input_file(path) as f:
                 for batch in pq.ParquetFile(f).iter_batches(batch_size=batch_rows):
-                    done = columnar.convert_batch(batch, fmt, self.uri, row, self.limits.max_message_chars)
+                    done = columnar.convert_batch(
+                        batch, fmt, self.uri, row, self.limits.max_message_chars
+                    )
                     fast, rest = done if done is not None else (None, range(batch.num_rows))
                     convs: list[dict] = []
                     rejects: list[dict] = []
@@ -260,7 +308,9 @@ class FileReader:
         except Exception as e:  # the file itself (or its rest) cannot be read
             yield schema.CONVERSATIONS.empty_table(), [self._unreadable(fmt, loc, e)]
 
-    def _blocks(self, rows: Iterator[tuple[str, dict]], n: int) -> Iterator[tuple[pa.Table, list[dict]]]:
+    def _blocks(
+        self, rows: Iterator[tuple[str, dict]], n: int
+    ) -> Iterator[tuple[pa.Table, list[dict]]]:
         convs: list[dict] = []
         rejects: list[dict] = []
         for kind, row in rows:

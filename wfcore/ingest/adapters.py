@@ -31,7 +31,12 @@ ROLES_SHAREGPT = {
     "model": "assistant",
     "system": "system",
 }
-ROLES_ANNOTATION = {"user": "user", "agent": "assistant", "assistant": "assistant", "system": "system"}
+ROLES_ANNOTATION = {
+    "user": "user",
+    "agent": "assistant",
+    "assistant": "assistant",
+    "system": "system",
+}
 
 
 class Limits:
@@ -59,7 +64,9 @@ def _content_text(content: Any, i: int) -> str:
             if isinstance(part, dict) and part.get("type") in ("text", "input_text", "output_text"):
                 t = part.get("text")
                 if not isinstance(t, str):
-                    raise Reject(R.NON_STRING_CONTENT, f"message {i}: text part is {type(t).__name__}")
+                    raise Reject(
+                        R.NON_STRING_CONTENT, f"message {i}: text part is {type(t).__name__}"
+                    )
                 texts.append(t)
             elif isinstance(part, str):
                 texts.append(part)
@@ -96,10 +103,16 @@ def normalise_messages(
         if not isinstance(role, str) or role.strip().lower() not in role_map:
             raise Reject(R.UNKNOWN_ROLE, f"message {i}: role {str(role)[:40]!r}")
         content = m.get(content_key)
-        text = "" if content is None else _content_text(content, i)  # empty messages are kept (counted)
+        text = (
+            "" if content is None else _content_text(content, i)
+        )  # empty messages are kept (counted)
         if len(text) > limits.max_message_chars:
-            raise Reject(R.MESSAGE_TOO_LONG, f"message {i}: {len(text)} chars > {limits.max_message_chars}")
-        messages.append({"role": role_map[role.strip().lower()], "content": _encodable(text, f"message {i}")})
+            raise Reject(
+                R.MESSAGE_TOO_LONG, f"message {i}: {len(text)} chars > {limits.max_message_chars}"
+            )
+        messages.append(
+            {"role": role_map[role.strip().lower()], "content": _encodable(text, f"message {i}")}
+        )
         extra = {k: v for k, v in m.items() if k not in (role_key, content_key) and v is not None}
         extras.append(extra)
     users = [m for m in messages if m["role"] == "user"]
@@ -160,7 +173,11 @@ def moderation_flagged(value: Any) -> tuple[bool | None, list[str]]:
         f = item.get("flagged")
         if isinstance(f, bool):
             flagged = bool(flagged) or f
-        for k, v in (item.get("categories") or {}).items() if isinstance(item.get("categories"), dict) else ():
+        for k, v in (
+            (item.get("categories") or {}).items()
+            if isinstance(item.get("categories"), dict)
+            else ()
+        ):
             if v is True:
                 cats.add(k)
     return flagged, sorted(cats)
@@ -230,39 +247,79 @@ def wildchat(rec: dict, locator: str, limits: Limits) -> dict:
     """WildChat-1M: ``conversation_hash``, ``conversation``, ``openai_moderation``, ``toxic``, ..."""
     messages, extras = normalise_messages(rec.get("conversation"), limits, field="conversation")
     flagged, cats = moderation_flagged(rec.get("openai_moderation"))
-    used = ("conversation_hash", "conversation", "language", "model", "timestamp", "toxic",
-            "redacted", "openai_moderation")
+    used = (
+        "conversation_hash",
+        "conversation",
+        "language",
+        "model",
+        "timestamp",
+        "toxic",
+        "redacted",
+        "openai_moderation",
+    )
     meta = _rest(rec, used)
     meta["message_fields"] = extras
     if cats:
         meta["moderation_categories"] = cats
-    return _row("wildchat", rec.get("conversation_hash"), messages, locator, meta,
-                rec.get("language"), rec.get("model"), rec.get("timestamp"), flagged,
-                rec.get("toxic"), rec.get("redacted"))
+    return _row(
+        "wildchat",
+        rec.get("conversation_hash"),
+        messages,
+        locator,
+        meta,
+        rec.get("language"),
+        rec.get("model"),
+        rec.get("timestamp"),
+        flagged,
+        rec.get("toxic"),
+        rec.get("redacted"),
+    )
 
 
 def lmsys(rec: dict, locator: str, limits: Limits) -> dict:
     """LMSYS-Chat-1M: ``conversation_id``, ``conversation``, ``model``, ``language``, ``openai_moderation``, ``redacted``."""
     messages, extras = normalise_messages(rec.get("conversation"), limits, field="conversation")
     flagged, cats = moderation_flagged(rec.get("openai_moderation"))
-    used = ("conversation_id", "conversation", "language", "model", "timestamp", "tstamp",
-            "redacted", "openai_moderation", "toxic")
+    used = (
+        "conversation_id",
+        "conversation",
+        "language",
+        "model",
+        "timestamp",
+        "tstamp",
+        "redacted",
+        "openai_moderation",
+        "toxic",
+    )
     meta = _rest(rec, used)
     meta["message_fields"] = extras
     if cats:
         meta["moderation_categories"] = cats
-    return _row("lmsys", rec.get("conversation_id"), messages, locator, meta,
-                rec.get("language"), rec.get("model"), rec.get("timestamp", rec.get("tstamp")),
-                flagged, rec.get("toxic"), rec.get("redacted"))
+    return _row(
+        "lmsys",
+        rec.get("conversation_id"),
+        messages,
+        locator,
+        meta,
+        rec.get("language"),
+        rec.get("model"),
+        rec.get("timestamp", rec.get("tstamp")),
+        flagged,
+        rec.get("toxic"),
+        rec.get("redacted"),
+    )
 
 
 def sharegpt(rec: dict, locator: str, limits: Limits) -> dict:
     """ShareGPT: ``id``, ``conversations`` of ``{from: human|gpt|system, value}``."""
-    messages, extras = normalise_messages(rec.get("conversations"), limits, "from", "value",
-                                          ROLES_SHAREGPT, field="conversations")
+    messages, extras = normalise_messages(
+        rec.get("conversations"), limits, "from", "value", ROLES_SHAREGPT, field="conversations"
+    )
     meta = _rest(rec, ("id", "conversations", "language", "model"))
     meta["message_fields"] = extras
-    return _row("sharegpt", rec.get("id"), messages, locator, meta, rec.get("language"), rec.get("model"))
+    return _row(
+        "sharegpt", rec.get("id"), messages, locator, meta, rec.get("language"), rec.get("model")
+    )
 
 
 def openai(rec: dict, locator: str, limits: Limits) -> dict:
@@ -271,8 +328,16 @@ def openai(rec: dict, locator: str, limits: Limits) -> dict:
     cid = rec.get("id", rec.get("conversation_id"))
     meta = _rest(rec, ("id", "conversation_id", "messages", "language", "model", "timestamp"))
     meta["message_fields"] = extras
-    return _row("openai", cid, messages, locator, meta, rec.get("language"), rec.get("model"),
-                rec.get("timestamp"))
+    return _row(
+        "openai",
+        cid,
+        messages,
+        locator,
+        meta,
+        rec.get("language"),
+        rec.get("model"),
+        rec.get("timestamp"),
+    )
 
 
 def _sharegpt_turn(value: Any, name: str) -> dict:
@@ -280,8 +345,10 @@ def _sharegpt_turn(value: Any, name: str) -> dict:
         return {"from": "gpt", "value": value}
     if isinstance(value, dict):
         return value
-    raise Reject(R.WRONG_TYPE if value is not None else R.MISSING_MESSAGES,
-                 f"'{name}' is {type(value).__name__}")
+    raise Reject(
+        R.WRONG_TYPE if value is not None else R.MISSING_MESSAGES,
+        f"'{name}' is {type(value).__name__}",
+    )
 
 
 def wildfeedback(rec: dict, locator: str, limits: Limits) -> dict:
@@ -295,15 +362,26 @@ def wildfeedback(rec: dict, locator: str, limits: Limits) -> dict:
     chosen = _sharegpt_turn(rec.get("chosen"), "chosen")
     if not isinstance(history, list):
         normalise_messages(history, limits, "from", "value", ROLES_SHAREGPT, field="conversations")
-    messages, extras = normalise_messages(history + [rejected], limits, "from", "value",
-                                          ROLES_SHAREGPT, field="conversations")
-    chosen_msgs, _ = normalise_messages(history + [chosen], limits, "from", "value",
-                                        ROLES_SHAREGPT, field="conversations")
-    meta = _rest(rec, ("id", "conversation_id", "conversations", "chosen", "rejected", "language", "model"))
+    messages, extras = normalise_messages(
+        history + [rejected], limits, "from", "value", ROLES_SHAREGPT, field="conversations"
+    )
+    chosen_msgs, _ = normalise_messages(
+        history + [chosen], limits, "from", "value", ROLES_SHAREGPT, field="conversations"
+    )
+    meta = _rest(
+        rec, ("id", "conversation_id", "conversations", "chosen", "rejected", "language", "model")
+    )
     meta["chosen"] = chosen_msgs[-1]["content"]
     meta["message_fields"] = extras
-    return _row("wildfeedback", rec.get("conversation_id", rec.get("id")), messages, locator, meta,
-                rec.get("language"), rec.get("model"))
+    return _row(
+        "wildfeedback",
+        rec.get("conversation_id", rec.get("id")),
+        messages,
+        locator,
+        meta,
+        rec.get("language"),
+        rec.get("model"),
+    )
 
 
 def wildfeedback_annotation(rec: dict, locator: str, limits: Limits) -> dict:
@@ -313,10 +391,16 @@ def wildfeedback_annotation(rec: dict, locator: str, limits: Limits) -> dict:
     ``Content``, ``Satisfaction`` and ``Disatisfaction``; the labels go to metadata.
     """
     rows = rec.get("utterances") or []
-    messages, _ = normalise_messages(rows, limits, "Role", "Content", ROLES_ANNOTATION, field="utterances")
+    messages, _ = normalise_messages(
+        rows, limits, "Role", "Content", ROLES_ANNOTATION, field="utterances"
+    )
     labels = [
-        {"message_index": i, "utterance_id": r.get("UtterranceId"),
-         "satisfaction": r.get("Satisfaction"), "dissatisfaction": r.get("Disatisfaction")}
+        {
+            "message_index": i,
+            "utterance_id": r.get("UtterranceId"),
+            "satisfaction": r.get("Satisfaction"),
+            "dissatisfaction": r.get("Disatisfaction"),
+        }
         for i, r in enumerate(rows)
         if r.get("Satisfaction") not in (None, "", [], 0, "0", False)
         or r.get("Disatisfaction") not in (None, "", [], 0, "0", False)

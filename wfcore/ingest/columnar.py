@@ -23,7 +23,9 @@ from .. import schema
 
 ROLES = ("user", "assistant", "system")
 # Any character Python's str.strip() does not remove: the content is not blank.
-_NOT_BLANK = r"[^\s\x1c-\x1f\x85\xa0\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x{202f}\x{205f}\x{3000}]"
+_NOT_BLANK = (
+    r"[^\s\x1c-\x1f\x85\xa0\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x{202f}\x{205f}\x{3000}]"
+)
 _NEEDS_ESCAPE = r'[\x00-\x1f"\\]'
 _RESERVED = ("message_fields", "moderation_categories", "timestamp_raw")
 
@@ -36,12 +38,35 @@ class Layout:
 
 
 LAYOUTS = {
-    "wildchat": Layout("wildchat", "conversation_hash",
-                       ("conversation_hash", "conversation", "language", "model", "timestamp", "toxic",
-                        "redacted", "openai_moderation")),
-    "lmsys": Layout("lmsys", "conversation_id",
-                    ("conversation_id", "conversation", "language", "model", "timestamp", "tstamp",
-                     "redacted", "openai_moderation", "toxic")),
+    "wildchat": Layout(
+        "wildchat",
+        "conversation_hash",
+        (
+            "conversation_hash",
+            "conversation",
+            "language",
+            "model",
+            "timestamp",
+            "toxic",
+            "redacted",
+            "openai_moderation",
+        ),
+    ),
+    "lmsys": Layout(
+        "lmsys",
+        "conversation_id",
+        (
+            "conversation_id",
+            "conversation",
+            "language",
+            "model",
+            "timestamp",
+            "tstamp",
+            "redacted",
+            "openai_moderation",
+            "toxic",
+        ),
+    ),
 }
 
 
@@ -49,8 +74,9 @@ class Unsupported(Exception):
     """The batch has a column type the columnar path does not convert."""
 
 
-def convert_batch(batch: pa.RecordBatch, fmt: str, uri: str, first_row: int,
-                  max_message_chars: int) -> tuple[pa.Table, np.ndarray] | None:
+def convert_batch(
+    batch: pa.RecordBatch, fmt: str, uri: str, first_row: int, max_message_chars: int
+) -> tuple[pa.Table, np.ndarray] | None:
     """(canonical rows of the plainly valid records + ``_row`` column, indices of the other records), or None."""
     layout = LAYOUTS.get(fmt)
     if layout is None:
@@ -79,18 +105,34 @@ def _convert(batch: pa.RecordBatch, layout: Layout, uri: str, first_row: int, ma
     n = batch.num_rows
     conv = _col(batch, "conversation")
     cid = _col(batch, layout.id_column)
-    if conv is None or cid is None or not _is_string(cid.type) or any(c in batch.schema.names for c in _RESERVED):
+    if (
+        conv is None
+        or cid is None
+        or not _is_string(cid.type)
+        or any(c in batch.schema.names for c in _RESERVED)
+    ):
         raise Unsupported("layout")
-    if not (pa.types.is_list(conv.type) or pa.types.is_large_list(conv.type)) or not pa.types.is_struct(conv.type.value_type):
+    if not (
+        pa.types.is_list(conv.type) or pa.types.is_large_list(conv.type)
+    ) or not pa.types.is_struct(conv.type.value_type):
         raise Unsupported("conversation")
     mtype = conv.type.value_type
     if mtype.get_field_index("role") < 0 or mtype.get_field_index("content") < 0:
         raise Unsupported("message fields")
     if not _is_string(mtype.field("role").type) or not _is_string(mtype.field("content").type):
         raise Unsupported("message types")
-    ts_name = "timestamp" if "timestamp" in batch.schema.names or layout.source == "wildchat" else "tstamp"
-    for name, check in (("language", _is_string), ("model", _is_string), ("toxic", pa.types.is_boolean),
-                        ("redacted", pa.types.is_boolean), (ts_name, pa.types.is_timestamp)):
+    ts_name = (
+        "timestamp"
+        if "timestamp" in batch.schema.names or layout.source == "wildchat"
+        else "tstamp"
+    )
+    for name, check in (
+        ("language", _is_string),
+        ("model", _is_string),
+        ("toxic", pa.types.is_boolean),
+        ("redacted", pa.types.is_boolean),
+        (ts_name, pa.types.is_timestamp),
+    ):
         c = _col(batch, name)
         if c is not None and not (check(c.type) or pa.types.is_null(c.type)):
             raise Unsupported(name)
@@ -102,18 +144,26 @@ def _convert(batch: pa.RecordBatch, layout: Layout, uri: str, first_row: int, ma
     role = pc.struct_field(flat, "role")
     content = pc.struct_field(flat, "content")
     msg_ok = pc.and_(flat.is_valid(), pc.is_in(role, value_set=pa.array(ROLES, role.type)))
-    msg_ok = pc.and_(msg_ok, pc.less_equal(pc.utf8_length(content), max_chars))  # null content: per record
+    msg_ok = pc.and_(
+        msg_ok, pc.less_equal(pc.utf8_length(content), max_chars)
+    )  # null content: per record
     msg_ok = pc.fill_null(msg_ok, False).to_numpy(zero_copy_only=False)
-    filled = pc.fill_null(pc.match_substring_regex(content, _NOT_BLANK), False).to_numpy(zero_copy_only=False)
+    filled = pc.fill_null(pc.match_substring_regex(content, _NOT_BLANK), False).to_numpy(
+        zero_copy_only=False
+    )
     is_user = pc.fill_null(pc.equal(role, "user"), False).to_numpy(zero_copy_only=False)
     bad = _by_row(parents, ~msg_ok, n)
     users = _by_row(parents, msg_ok & is_user & filled, n)
-    id_ok = pc.fill_null(pc.match_substring_regex(cid, "[0-9A-Za-z]"), False).to_numpy(zero_copy_only=False)
+    id_ok = pc.fill_null(pc.match_substring_regex(cid, "[0-9A-Za-z]"), False).to_numpy(
+        zero_copy_only=False
+    )
     ok = (lengths > 0) & (bad == 0) & (users > 0) & id_ok
     good = np.flatnonzero(ok)
     rest = np.flatnonzero(~ok)
     if not len(good):
-        return schema.CONVERSATIONS.empty_table().append_column("_row", pa.array([], pa.int64())), rest
+        return schema.CONVERSATIONS.empty_table().append_column(
+            "_row", pa.array([], pa.int64())
+        ), rest
 
     # -- the canonical columns of the valid rows
     sub = batch.take(pa.array(good))
@@ -123,9 +173,17 @@ def _convert(batch: pa.RecordBatch, layout: Layout, uri: str, first_row: int, ma
     parents = pc.list_parent_indices(conv).to_numpy(zero_copy_only=False)
     offsets = np.zeros(n + 1, dtype=np.int32)
     np.cumsum(pc.list_value_length(conv).to_numpy(zero_copy_only=False), out=offsets[1:])
-    messages = pa.ListArray.from_arrays(pa.array(offsets), pa.StructArray.from_arrays(
-        [pc.cast(pc.struct_field(flat, "role"), pa.string()), pc.cast(pc.struct_field(flat, "content"), pa.string())],
-        fields=list(schema.MESSAGE)), type=schema.MESSAGES)
+    messages = pa.ListArray.from_arrays(
+        pa.array(offsets),
+        pa.StructArray.from_arrays(
+            [
+                pc.cast(pc.struct_field(flat, "role"), pa.string()),
+                pc.cast(pc.struct_field(flat, "content"), pa.string()),
+            ],
+            fields=list(schema.MESSAGE),
+        ),
+        type=schema.MESSAGES,
+    )
     blank = pc.invert(pc.match_substring_regex(pc.struct_field(flat, "content"), _NOT_BLANK))
     empties = _by_row(parents, blank.to_numpy(zero_copy_only=False), n)
     flagged, cats_json = _moderation(_col(sub, "openai_moderation"), n)
@@ -157,7 +215,9 @@ def _moderation(om: pa.Array | None, n: int) -> tuple[pa.Array, list[str | None]
     none: list[str | None] = [None] * n
     if om is None or pa.types.is_null(om.type):
         return pa.nulls(n, pa.bool_()), none
-    if not (pa.types.is_list(om.type) or pa.types.is_large_list(om.type)) or not pa.types.is_struct(om.type.value_type):
+    if not (pa.types.is_list(om.type) or pa.types.is_large_list(om.type)) or not pa.types.is_struct(
+        om.type.value_type
+    ):
         raise Unsupported("openai_moderation")
     item_t = om.type.value_type
     items = pc.list_flatten(om)
@@ -196,8 +256,13 @@ def _moderation(om: pa.Array | None, n: int) -> tuple[pa.Array, list[str | None]
 # ---------------------------------------------------------------- metadata JSON, column-wise
 
 
-def _metadata(sub: pa.RecordBatch, layout: Layout, flat: pa.Array, parents: np.ndarray,
-              cats_json: list[str | None]) -> pa.Array:
+def _metadata(
+    sub: pa.RecordBatch,
+    layout: Layout,
+    flat: pa.Array,
+    parents: np.ndarray,
+    cats_json: list[str | None],
+) -> pa.Array:
     """``adapters.dumps_metadata`` of each row's other fields, built column-wise."""
     n = sub.num_rows
     frags: dict[str, pa.Array] = {}
@@ -208,7 +273,9 @@ def _metadata(sub: pa.RecordBatch, layout: Layout, flat: pa.Array, parents: np.n
     extra = [f.name for f in flat.type if f.name not in ("role", "content")]
     if extra:
         per_msg = _object({f: pc.struct_field(flat, f) for f in extra}, skip_nulls=True)
-        nonempty = _by_row(parents, pc.not_equal(per_msg, "{}").to_numpy(zero_copy_only=False), n) > 0
+        nonempty = (
+            _by_row(parents, pc.not_equal(per_msg, "{}").to_numpy(zero_copy_only=False), n) > 0
+        )
         offsets = np.zeros(n + 1, dtype=np.int32)
         np.cumsum(np.bincount(parents, minlength=n), out=offsets[1:])
         lists = pa.ListArray.from_arrays(pa.array(offsets), per_msg)
@@ -226,7 +293,9 @@ def _object(fields: dict[str, pa.Array], skip_nulls: bool, encoded: bool = False
     for name in sorted(fields):
         col = fields[name]
         text = col if encoded else _json(col)
-        frag = pc.binary_join_element_wise(json.dumps(name, ensure_ascii=False) + ": ", text, ", ", "")
+        frag = pc.binary_join_element_wise(
+            json.dumps(name, ensure_ascii=False) + ": ", text, ", ", ""
+        )
         if skip_nulls:
             frag = pc.if_else(col.is_valid(), frag, "")
         parts.append(frag)
@@ -251,17 +320,25 @@ def _json(col: pa.Array) -> pa.Array:
         out = _floats(col)
     elif _is_string(t):
         out = _strings(col)
-    elif pa.types.is_timestamp(t) and t.unit in ("s", "ms", "us") and t.tz in (None, "UTC", "+00:00"):
+    elif (
+        pa.types.is_timestamp(t) and t.unit in ("s", "ms", "us") and t.tz in (None, "UTC", "+00:00")
+    ):
         out = _timestamps(col)
     elif pa.types.is_struct(t):
         if len({t.field(i).name for i in range(t.num_fields)}) != t.num_fields:
             raise Unsupported("duplicate struct fields")
-        obj = _object({t.field(i).name: pc.struct_field(col, [i]) for i in range(t.num_fields)}, skip_nulls=False)
+        obj = _object(
+            {t.field(i).name: pc.struct_field(col, [i]) for i in range(t.num_fields)},
+            skip_nulls=False,
+        )
         out = pc.if_else(col.is_valid(), obj, pa.nulls(len(col), pa.string()))
     elif pa.types.is_list(t) or pa.types.is_large_list(t):
         values = _json(pc.list_flatten(col))
         offsets = np.zeros(len(col) + 1, dtype=np.int64)
-        np.cumsum(pc.fill_null(pc.list_value_length(col), 0).to_numpy(zero_copy_only=False), out=offsets[1:])
+        np.cumsum(
+            pc.fill_null(pc.list_value_length(col), 0).to_numpy(zero_copy_only=False),
+            out=offsets[1:],
+        )
         lists = pa.LargeListArray.from_arrays(pa.array(offsets), values)
         out = pc.binary_join_element_wise("[", pc.binary_join(lists, ", "), "]", "")
     else:
@@ -298,6 +375,8 @@ def _timestamps(col: pa.Array) -> pa.Array:
     secs = pc.cast(pc.cast(pc.divide(us, 1_000_000), pa.int64()), pa.timestamp("s"))
     text = pc.strftime(secs, format="%Y-%m-%dT%H:%M:%S")
     frac = pc.cast(pc.subtract(us, pc.multiply(pc.divide(us, 1_000_000), 1_000_000)), pa.string())
-    frac = pc.if_else(pc.equal(frac, "0"), "", pc.binary_join_element_wise(".", pc.utf8_lpad(frac, 6, "0"), ""))
+    frac = pc.if_else(
+        pc.equal(frac, "0"), "", pc.binary_join_element_wise(".", pc.utf8_lpad(frac, 6, "0"), "")
+    )
     suffix = "" if col.type.tz is None else "+00:00"
     return pc.binary_join_element_wise('"', text, frac, suffix, '"', "")

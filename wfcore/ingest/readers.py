@@ -70,8 +70,12 @@ def iter_jsonl(uri: str) -> Iterator[RawRecord]:
             try:
                 text = line.decode("utf-8")
             except UnicodeDecodeError as e:
-                yield RawRecord(loc, reason=R.INVALID_UTF8, detail=str(e)[:200],
-                                raw_text=line.decode("utf-8", "replace"))
+                yield RawRecord(
+                    loc,
+                    reason=R.INVALID_UTF8,
+                    detail=str(e)[:200],
+                    raw_text=line.decode("utf-8", "replace"),
+                )
                 continue
             try:
                 value = json.loads(text)
@@ -142,13 +146,20 @@ def iter_json_array(uri: str) -> Iterator[RawRecord]:
                 yield RawRecord(f"{uri}:item={index}", value=value, raw_text=text)
                 index += 1
         except UnicodeDecodeError as e:
-            yield RawRecord(f"{uri}:item={index}", reason=R.INVALID_UTF8, detail=str(e)[:200],
-                            raw_text=buf[pos : pos + 2000])
+            yield RawRecord(
+                f"{uri}:item={index}",
+                reason=R.INVALID_UTF8,
+                detail=str(e)[:200],
+                raw_text=buf[pos : pos + 2000],
+            )
         except (json.JSONDecodeError, ValueError) as e:
             where = "rest of file" if started else "file"
-            yield RawRecord(f"{uri}:item={index}", reason=R.MALFORMED_JSON,
-                            detail=f"{where} unreadable: {str(e)[:200]}",
-                            raw_text=buf[pos : pos + 2000])
+            yield RawRecord(
+                f"{uri}:item={index}",
+                reason=R.MALFORMED_JSON,
+                detail=f"{where} unreadable: {str(e)[:200]}",
+                raw_text=buf[pos : pos + 2000],
+            )
 
 
 def iter_parquet(uri: str, batch_size: int = 512) -> Iterator[RawRecord]:

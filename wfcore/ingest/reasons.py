@@ -7,10 +7,14 @@ INVALID_UTF8 = "invalid_utf8"  # bytes that are not UTF-8, or strings that canno
 NOT_AN_OBJECT = "not_an_object"  # valid JSON, but not an object
 UNKNOWN_FORMAT = "unknown_format"  # no adapter recognises the file's records
 MISSING_MESSAGES = "missing_messages"  # no message list, or an empty one
-WRONG_TYPE = "wrong_type"  # a field has the wrong type (message list not a list, flag not a bool, ...)
+WRONG_TYPE = (
+    "wrong_type"  # a field has the wrong type (message list not a list, flag not a bool, ...)
+)
 MISSING_ROLE = "missing_role"
 UNKNOWN_ROLE = "unknown_role"
-EMPTY_CONTENT = "empty_content"  # every user message is null or blank (empty messages are otherwise kept)
+EMPTY_CONTENT = (
+    "empty_content"  # every user message is null or blank (empty messages are otherwise kept)
+)
 NON_STRING_CONTENT = "non_string_content"
 MESSAGE_TOO_LONG = "message_too_long"  # longer than ingest.max_message_chars
 NO_USER_TURN = "no_user_turn"
