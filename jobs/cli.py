@@ -1,4 +1,4 @@
-"""`wildfeedback`: one CLI for every stage, the whole pipeline, the generator, status and report.
+"""`wildfeedback`: one CLI for every stage, the whole pipeline, the generator, status, report and audit.
 
 Exit codes: 0 success; 2 configuration or usage error; 1 a stage failed. Failures print one line
 starting with `error:` (details and traceback with --verbose).
@@ -69,6 +69,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir", metavar="RUN")
     p.add_argument("--config", "-c", default=None)
     p.add_argument("--set", "-s", dest="sets", action="append", default=[])
+    p = sub.add_parser("audit", help="Measure the detector on this run against human labels (sample, then score).")
+    audit_sub = p.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
+    a = audit_sub.add_parser("sample", help="Write a stratified labelling sheet of candidate turns to RUN/audit/.")
+    a.add_argument("--run", "-r", required=True, help="Run directory or object-storage prefix.")
+    a.add_argument("--n", type=int, default=200, help="Turns to sample (default 200).")
+    a.add_argument("--seed", type=int, default=0, help="Sampling seed (default 0).")
+    a.add_argument("--force", action="store_true", help="Replace an existing sample with other settings.")
+    a = audit_sub.add_parser("score", help="Score the detector against a filled sheet; writes RUN/audit/scores.json.")
+    a.add_argument("--run", "-r", required=True, help="Run directory or object-storage prefix.")
+    a.add_argument("--labels", "-l", required=True, help="The filled sheet (CSV or JSONL), local or s3://.")
+    a.add_argument("--bootstrap", type=int, default=1000, help="Bootstrap replicates for the 95%% intervals.")
+    a.add_argument("--seed", type=int, default=0, help="Bootstrap seed (default 0).")
     p = sub.add_parser("config-doc", help="Print the reference of every config key (Markdown).")
     p = sub.add_parser("check-config", help="Validate a config (and its input) without running anything.")
     _common(p, with_input=True)
@@ -188,6 +200,16 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "status":
             return _status(args.run_dir, args.json)
+        if args.command == "audit":
+            from wfcore.audit import AuditError
+
+            from . import audit
+
+            try:
+                return audit.main(args)
+            except AuditError as e:
+                print(f"error: {e}", file=sys.stderr)
+                return 2
         if args.command == "report":
             from wfcore.config import load_config
             from wfcore.run import RunDir

@@ -1,19 +1,41 @@
-"""Run report: funnel, per-stage throughput, tokens, GPU-hours and cost (report.json + report.html)."""
+"""Run report (report.json + report.html): what a data lead reviews before training on a run.
+
+Sections: funnel; rubric categories; pairs by type; examples (per pair type and per rubric
+category, seeded, PII-scrubbed text only); distributions (chosen vs rejected length, prompt
+length, turns per conversation, languages); what was lost and why (per stage, by reason, with
+an example locator); near-duplicate clusters; the evaluation summary (``RUN/eval/summary.json``)
+and the detector audit (``RUN/audit/scores.json``) when they exist; throughput; cost.
+
+The HTML is one self-contained file (inline CSS, SVG and a few lines of script, no network), so
+it opens from object storage or as an e-mail attachment.
+"""
 
 from __future__ import annotations
 
-import html
 import json
+import logging
 from collections import Counter
 
+import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
+from wfcore import report_data as rdata
 from wfcore import storage
 from wfcore.config import Config
 from wfcore.rubric import DSAT_CATEGORIES, SAT_CATEGORIES
 from wfcore.run import STAGES, RunDir, now
 
+log = logging.getLogger(__name__)
+
 MODEL_STAGES = ("detect", "preferences", "respond")
+EXAMPLES_PER_GROUP = 2
+EXAMPLES_SEED = 0
+TEXT_LIMIT = 1200
+NO_MODEL_NOTE = (
+    "No model was used (lexical detector, preferences extracted from the feedback turn, "
+    "harvested pairs): no GPU-hours and no API cost."
+)
 
 
 def _read(rd: RunDir, table: str, columns: list[str]):
@@ -23,6 +45,7 @@ def _read(rd: RunDir, table: str, columns: list[str]):
     try:
         return storage.read_parquet_files(ds.files()).select(columns)
     except Exception:  # noqa: BLE001
+        log.warning("report: cannot read %s columns %s", table, columns, exc_info=True)
         return None
 
 
@@ -61,6 +84,349 @@ def _funnel(rd: RunDir, stages: dict) -> tuple[dict, dict]:
     return f, {k: dict(v) for k, v in cats.items()}
 
 
+# ---------------------------------------------------------------- examples
+
+
+def _turn_lookup(rd: RunDir, keys: set[tuple[str, int]]) -> dict[tuple[str, int], dict]:
+    """Feedback turns (text from the scrubbed turns table, labels from feedback) for ``keys``."""
+    out: dict[tuple[str, int], dict] = {}
+    if not keys or not rd.table("turns").is_committed():
+        return out
+    cids = sorted({c for c, _ in keys})
+    for f in rd.table("turns").files():
+        fs, path = storage.filesystem(f)
+        t = pq.read_table(
+            path,
+            filesystem=fs,
+            columns=["turn_id", "conversation_id", "message_index", "response", "user_message"],
+            filters=[("conversation_id", "in", cids)],
+        )
+        for r in t.to_pylist():
+            k = (r["conversation_id"], r["message_index"])
+            if k in keys:
+                out[k] = r
+    fb = _read(
+        rd, "feedback", ["turn_id", "evidence", "sat_categories", "dsat_categories", "detector"]
+    )
+    if fb is not None:
+        ids = {r["turn_id"]: k for k, r in out.items()}
+        mask = pc.is_in(fb.column("turn_id"), value_set=pa.array(sorted(ids)))
+        for r in fb.filter(mask).to_pylist():
+            out[ids[r["turn_id"]]].update(r)
+    return out
+
+
+def _example(p: dict, turn: dict | None) -> dict:
+    last_user = next((m["content"] for m in reversed(p["prompt"] or []) if m["role"] == "user"), "")
+    return {
+        "pair_id": p["pair_id"],
+        "locator": f"{p['conversation_id']}:{p['message_index']}",
+        "pair_type": p["pair_type"],
+        "signal": p["signal"],
+        "categories": list(p["categories"] or []),
+        "split": p["split"],
+        "prompt_turns": len(p["prompt"] or []),
+        "prompt_last_user": rdata.clip(rdata.scrubbed(last_user), TEXT_LIMIT),
+        "feedback_turn": rdata.clip(rdata.scrubbed((turn or {}).get("user_message")), TEXT_LIMIT),
+        "evidence": rdata.scrubbed((turn or {}).get("evidence")),
+        "preferences": [rdata.scrubbed(x) for x in (p["preferences"] or [])],
+        "chosen": rdata.clip(rdata.scrubbed(p["chosen"]), TEXT_LIMIT),
+        "rejected": rdata.clip(rdata.scrubbed(p["rejected"]), TEXT_LIMIT),
+        "chosen_model": p.get("chosen_model"),
+        "rejected_model": p.get("rejected_model"),
+    }
+
+
+def _examples(
+    pairs: list[dict], rd: RunDir, seed: int = EXAMPLES_SEED, k: int = EXAMPLES_PER_GROUP
+) -> dict:
+    """Per pair type and per rubric category, ``k`` pairs picked by a seeded hash of the pair id."""
+    by_type: dict[str, list[dict]] = {}
+    by_cat: dict[str, list[dict]] = {}
+    for p in pairs:
+        by_type.setdefault(p["pair_type"], []).append(p)
+        for c in p["categories"] or []:
+            by_cat.setdefault(c, []).append(p)
+    groups = {
+        f"type: {t}": rdata.seeded_pick(v, lambda p: p["pair_id"], k, seed)
+        for t, v in sorted(by_type.items())
+    }
+    for c in (*SAT_CATEGORIES, *DSAT_CATEGORIES):
+        if c in by_cat:
+            groups[f"category: {c}"] = rdata.seeded_pick(by_cat[c], lambda p: p["pair_id"], k, seed)
+    missing = [c for c in (*SAT_CATEGORIES, *DSAT_CATEGORIES) if c not in by_cat]
+    turn_groups = _category_turns(rd, missing, seed, k)
+    keys = {(p["conversation_id"], p["message_index"]) for v in groups.values() for p in v}
+    keys |= {(t["conversation_id"], t["message_index"]) for v in turn_groups.values() for t in v}
+    turns = _turn_lookup(rd, keys)
+    return {
+        "seed": seed,
+        "per_group": k,
+        "groups": {
+            g: [_example(p, turns.get((p["conversation_id"], p["message_index"]))) for p in v]
+            for g, v in groups.items()
+        },
+        "categories_without_pairs": missing,
+        "turns_without_pairs": {
+            c: [
+                _turn_example(turns.get((t["conversation_id"], t["message_index"])) or t) for t in v
+            ]
+            for c, v in turn_groups.items()
+        },
+    }
+
+
+def _category_turns(rd: RunDir, categories: list[str], seed: int, k: int) -> dict[str, list[dict]]:
+    """For rubric categories no pair carries: ``k`` detected feedback turns of each."""
+    fb = _read(
+        rd,
+        "feedback",
+        ["turn_id", "conversation_id", "message_index", "sat_categories", "dsat_categories"],
+    )
+    if fb is None or not categories:
+        return {}
+    by_cat: dict[str, list[dict]] = {}
+    want = set(categories)
+    for r in fb.to_pylist():
+        for c in (r["sat_categories"] or []) + (r["dsat_categories"] or []):
+            if c in want:
+                by_cat.setdefault(c, []).append(r)
+    return {
+        c: rdata.seeded_pick(by_cat[c], lambda r: r["turn_id"], k, seed)
+        for c in categories
+        if c in by_cat
+    }
+
+
+def _turn_example(t: dict) -> dict:
+    return {
+        "locator": f"{t['conversation_id']}:{t['message_index']}",
+        "categories": list(t.get("sat_categories") or []) + list(t.get("dsat_categories") or []),
+        "previous_response": rdata.clip(rdata.scrubbed(t.get("response")), TEXT_LIMIT),
+        "feedback_turn": rdata.clip(rdata.scrubbed(t.get("user_message")), TEXT_LIMIT),
+        "evidence": rdata.scrubbed(t.get("evidence")),
+        "detector": t.get("detector"),
+    }
+
+
+# ---------------------------------------------------------------- distributions
+
+
+def _user_turns_per_conversation(rd: RunDir) -> list[int]:
+    ds = rd.table("prepared")
+    if not ds.is_committed():
+        return []
+    counts: list[int] = []
+    for f in ds.files():
+        fs, path = storage.filesystem(f)
+        with fs.open_input_file(path) as fh:
+            pf = pq.ParquetFile(fh)
+            roles = None
+            for col in ("messages.list.element.role", "messages.list.item.role"):
+                try:
+                    roles = pf.read(columns=[col]).column(0)
+                    break
+                except Exception:  # noqa: BLE001
+                    continue
+            if roles is None:
+                roles = pf.read(columns=["messages"]).column(0)
+        for conv in roles.to_pylist():
+            counts.append(sum(1 for m in conv or [] if m.get("role") == "user"))
+    return counts
+
+
+def _tokens(p: dict) -> tuple[int | None, int | None]:
+    try:
+        t = json.loads(p.get("tokens") or "{}")
+    except json.JSONDecodeError:
+        return None, None
+    c = (t.get("respond") or {}).get("out")
+    r = (t.get("respond_unconditioned") or {}).get("out")
+    return (c or None), (r or None)
+
+
+def _distributions(pairs: list[dict], rd: RunDir) -> dict:
+    chosen = [len(p["chosen"] or "") for p in pairs]
+    rejected = [len(p["rejected"] or "") for p in pairs]
+    prompt_chars = [sum(len(m["content"] or "") for m in p["prompt"] or []) for p in pairs]
+    prompt_msgs = [len(p["prompt"] or []) for p in pairs]
+    toks = [_tokens(p) for p in pairs]
+    both = [(c, r) for c, r in toks if c and r]
+    by_type: dict[str, dict] = {}
+    for t in sorted({p["pair_type"] for p in pairs}):
+        idx = [i for i, p in enumerate(pairs) if p["pair_type"] == t]
+        by_type[t] = rdata.paired([chosen[i] for i in idx], [rejected[i] for i in idx])
+    langs = _read(rd, "prepared", ["conversation_id", "language"])
+    lang_of = (
+        dict(zip(langs.column(0).to_pylist(), langs.column(1).to_pylist(), strict=True))
+        if langs is not None
+        else {}
+    )
+    turns_per_conv = _user_turns_per_conversation(rd)
+    edges = rdata.nice_edges(chosen + rejected)
+    return {
+        "chosen_chars": rdata.summary(chosen),
+        "rejected_chars": rdata.summary(rejected),
+        "chars_paired": rdata.paired(chosen, rejected),
+        "chars_paired_by_type": by_type,
+        "chars_histogram": {
+            "chosen": rdata.histogram(chosen, edges),
+            "rejected": rdata.histogram(rejected, edges),
+        },
+        "chosen_tokens": rdata.summary([c for c, _ in toks if c]),
+        "rejected_tokens": rdata.summary([r for _, r in toks if r]),
+        "tokens_paired": rdata.paired([c for c, _ in both], [r for _, r in both]),
+        "tokens_note": "tokens are counted only for generated sides (respond tokens_out); harvested pairs have none",
+        "prompt_chars": rdata.summary(prompt_chars),
+        "prompt_chars_histogram": rdata.histogram(prompt_chars, rdata.nice_edges(prompt_chars)),
+        "prompt_messages": rdata.summary(prompt_msgs),
+        "user_turns_per_conversation": rdata.summary(turns_per_conv),
+        "user_turns_histogram": rdata.histogram(turns_per_conv, [0, 1, 2, 3, 4, 5, 6, 8, 10, 15]),
+        "languages_conversations": dict(
+            Counter(v or "unknown" for v in lang_of.values()).most_common()
+        ),
+        "languages_pairs": dict(
+            Counter(lang_of.get(p["conversation_id"]) or "unknown" for p in pairs).most_common()
+        ),
+    }
+
+
+# ---------------------------------------------------------------- losses and dedup
+
+
+def _first_by(rows: list[dict], key: str, value: str) -> dict[str, dict]:
+    out: dict[str, dict] = {}
+    for r in sorted(rows, key=lambda r: str(r.get(value))):
+        out.setdefault(str(r[key]), r)
+    return out
+
+
+def _losses(rd: RunDir, stages: dict) -> dict:
+    """Per stage: rows lost by reason, each with one example locator where a table keeps one."""
+    out: dict = {}
+    rej = _read(rd, "rejects", ["reason_code", "locator", "detail"])
+    ex = _first_by(rej.to_pylist(), "reason_code", "locator") if rej is not None else {}
+    out["ingest"] = [
+        {
+            "reason": r,
+            "rows": n,
+            "example": (ex.get(r) or {}).get("locator"),
+            "detail": rdata.clip(rdata.scrubbed((ex.get(r) or {}).get("detail")), 120),
+        }
+        for r, n in sorted(
+            stages.get("ingest", {}).get("rejected_by_reason", {}).items(), key=lambda kv: -kv[1]
+        )
+    ]
+    dropped = _read(rd, "dropped", ["conversation_id", "reason", "detail", "kept_as"])
+    ex = _first_by(dropped.to_pylist(), "reason", "conversation_id") if dropped is not None else {}
+    convs = _read(rd, "conversations", ["conversation_id", "locator"])
+    want = {r["conversation_id"] for r in ex.values()}
+    loc = {}
+    if convs is not None and want:
+        sub = convs.filter(
+            pc.is_in(convs.column("conversation_id"), value_set=pa.array(sorted(want)))
+        )
+        loc = dict(zip(sub.column(0).to_pylist(), sub.column(1).to_pylist(), strict=True))
+    out["prepare"] = [
+        {
+            "reason": r,
+            "rows": n,
+            "example": (
+                f"{loc.get(ex[r]['conversation_id'], ex[r]['conversation_id'])}"
+                + (f" (kept as {ex[r]['kept_as']})" if ex[r].get("kept_as") else "")
+            )
+            if r in ex
+            else None,
+            "detail": rdata.clip(ex[r].get("detail") or "", 120) if r in ex else "",
+        }
+        for r, n in sorted(
+            stages.get("prepare", {}).get("rejected_by_reason", {}).items(), key=lambda kv: -kv[1]
+        )
+    ]
+    for s in MODEL_STAGES:
+        rec = stages.get(s, {})
+        rows = [
+            {
+                "reason": r,
+                "rows": n,
+                "example": None,
+                "detail": "not a model error: no row to point at",
+            }
+            for r, n in sorted(rec.get("rejected_by_reason", {}).items(), key=lambda kv: -kv[1])
+        ]
+        table = {"detect": "feedback", "preferences": "preferences", "respond": "responses"}[s]
+        t = _read(rd, table, ["conversation_id", "message_index", "error"])
+        if t is not None and t.num_rows - t.column("error").null_count:
+            errs = t.filter(pc.is_valid(t.column("error"))).to_pylist()
+            kinds: dict[str, list[dict]] = {}
+            for e in errs:
+                kinds.setdefault(rdata.error_kind(e["error"]), []).append(e)
+            for kind, es in sorted(kinds.items(), key=lambda kv: -len(kv[1])):
+                first = min(es, key=lambda e: (e["conversation_id"], e["message_index"]))
+                rows.append(
+                    {
+                        "reason": f"model error: {kind}",
+                        "rows": len(es),
+                        "example": f"{first['conversation_id']}:{first['message_index']}",
+                        "detail": rdata.clip(first["error"], 120),
+                    }
+                )
+        out[s] = rows
+    asm = stages.get("assemble", {})
+    out["assemble"] = [
+        {
+            "reason": r,
+            "rows": n,
+            "example": None,
+            "detail": "pair filter (assemble keeps counts, not the dropped pairs)",
+        }
+        for r, n in sorted(asm.get("rejected_by_reason", {}).items(), key=lambda kv: -kv[1])
+    ] + [
+        {
+            "reason": r,
+            "rows": n,
+            "example": None,
+            "detail": "harvest skipped (no accepted revision)",
+        }
+        for r, n in sorted(asm.get("harvest_skipped", {}).items(), key=lambda kv: -kv[1])
+    ]
+    return out
+
+
+def _clusters(rd: RunDir, stages: dict) -> dict:
+    """Near-duplicate cluster sizes: a kept representative plus the conversations dropped as its
+    near duplicates (exact duplicates are counted apart)."""
+    dropped = _read(rd, "dropped", ["reason", "kept_as"])
+    near: Counter[str] = Counter()
+    exact: Counter[str] = Counter()
+    if dropped is not None:
+        for r in dropped.to_pylist():
+            if r["kept_as"] and r["reason"] == "near_duplicate":
+                near[r["kept_as"]] += 1
+            elif r["kept_as"] and r["reason"] == "exact_duplicate":
+                exact[r["kept_as"]] += 1
+    sizes = Counter(n + 1 for n in near.values())
+    return {
+        "near_dup_clusters": len(near),
+        "conversations_in_clusters": sum(n + 1 for n in near.values()),
+        "size_counts": {str(k): v for k, v in sorted(sizes.items())},
+        "largest": [
+            {"representative": c, "size": n + 1}
+            for c, n in sorted(near.items(), key=lambda kv: (-kv[1], kv[0]))[:5]
+        ],
+        "exact_duplicate_groups": len(exact),
+        "exact_duplicates_dropped": sum(exact.values()),
+        "settings": {
+            k: v
+            for k, v in (stages.get("prepare", {}).get("near_dedup") or {}).items()
+            if k in ("threshold", "num_perm", "bands", "edges", "clusters")
+        },
+    }
+
+
+# ---------------------------------------------------------------- report
+
+
 def build_report(rd: RunDir, cfg: Config) -> dict:
     m = rd.manifest()
     stages = m.get("stages", {})
@@ -89,89 +455,77 @@ def build_report(rd: RunDir, cfg: Config) -> dict:
         tokens_out += int(r.get("tokens_out", 0) or 0)
         engine = getattr(getattr(cfg, s, None), "engine", None)
         if s in MODEL_STAGES and engine == "vllm":
-            gpu_hours += secs * cfg.vllm.concurrency * cfg.vllm.tensor_parallel_size * cfg.report.gpus_per_replica / 3600
+            gpu_hours += (
+                secs
+                * cfg.vllm.concurrency
+                * cfg.vllm.tensor_parallel_size
+                * cfg.report.gpus_per_replica
+                / 3600
+            )
     price = cfg.report.price_per_million_tokens
-    api_cost = tokens_in / 1e6 * price.get("input", 0.0) + tokens_out / 1e6 * price.get("output", 0.0)
+    api_cost = tokens_in / 1e6 * price.get("input", 0.0) + tokens_out / 1e6 * price.get(
+        "output", 0.0
+    )
     cost = gpu_hours * cfg.report.gpu_hour_price + api_cost
-    pairs = funnel.get("pairs", 0)
+    n_pairs = funnel.get("pairs", 0)
+    pairs_t = _read(
+        rd,
+        "pairs",
+        [
+            "pair_id",
+            "conversation_id",
+            "message_index",
+            "prompt",
+            "chosen",
+            "rejected",
+            "pair_type",
+            "signal",
+            "categories",
+            "preferences",
+            "split",
+            "chosen_model",
+            "rejected_model",
+            "tokens",
+        ],
+    )
+    pairs = pairs_t.to_pylist() if pairs_t is not None else []
+    model_used = bool(cfg.model_engines())
     return {
         "run": rd.uri,
         "generated_at": now(),
         "code_version": m.get("code_version"),
         "funnel": funnel,
         "categories": categories,
+        "examples": _examples(pairs, rd),
+        "distributions": _distributions(pairs, rd),
+        "losses": _losses(rd, stages),
+        "near_duplicates": _clusters(rd, stages),
+        "evaluation": storage.read_json(rd.path("eval", "summary.json")),
+        "audit": storage.read_json(rd.path("audit", "scores.json")),
         "throughput": throughput,
         "tokens": {"input": tokens_in, "output": tokens_out},
         "cost": {
+            "model_used": model_used,
+            "engines": sorted(cfg.model_engines()),
             "gpu_hours": round(gpu_hours, 4),
             "gpu_hour_price": cfg.report.gpu_hour_price,
             "api_cost": round(api_cost, 4),
             "total": round(cost, 4),
-            "per_1000_pairs": round(cost / pairs * 1000, 4) if pairs else None,
-            "note": "GPU-hours = model-stage wall time x replicas x GPUs per replica; measured on this run's hardware.",
+            "per_1000_pairs": round(cost / n_pairs * 1000, 4) if n_pairs and model_used else None,
+            "note": (
+                "GPU-hours = model-stage wall time x replicas x GPUs per replica; measured on this run's hardware."
+                if model_used
+                else NO_MODEL_NOTE
+            ),
         },
     }
 
 
-def _bars(items: list[tuple[str, int]], color: str = "#4a78c2") -> str:
-    if not items:
-        return "<p><em>nothing to show</em></p>"
-    top = max(v for _, v in items) or 1
-    rows, h = [], 22
-    for i, (label, v) in enumerate(items):
-        w = int(420 * v / top)
-        y = i * h
-        rows.append(
-            f'<text x="0" y="{y + 15}" font-size="12">{html.escape(label)}</text>'
-            f'<rect x="200" y="{y + 3}" width="{max(w, 1)}" height="16" fill="{color}"/>'
-            f'<text x="{205 + w}" y="{y + 15}" font-size="12">{v:,}</text>'
-        )
-    return f'<svg width="720" height="{len(items) * h + 4}" xmlns="http://www.w3.org/2000/svg">{"".join(rows)}</svg>'
+def saved_config(rd: RunDir) -> Config:
+    """The config the run was made with (from its manifest), for rewriting its report."""
+    from wfcore.config import load_config
 
-
-def render_html(rep: dict) -> str:
-    f = rep["funnel"]
-    steps = [
-        ("conversations read", f.get("conversations_read", 0)),
-        ("accepted (ingest)", f.get("conversations_accepted", 0)),
-        ("kept (prepare)", f.get("conversations_kept", 0)),
-        ("candidate turns", f.get("candidate_turns", 0)),
-        ("feedback turns", f.get("feedback_turns", 0)),
-        ("  SAT turns", f.get("sat_turns", 0)),
-        ("  DSAT turns", f.get("dsat_turns", 0)),
-        ("preferences", f.get("preferences", 0)),
-        ("candidate pairs", f.get("candidate_pairs", 0)),
-        ("pairs (after filters)", f.get("pairs", 0)),
-        ("  train", f.get("train", 0)),
-        ("  test", f.get("test", 0)),
-    ]
-    cats = [(c, rep["categories"].get("SAT", {}).get(c, 0)) for c in SAT_CATEGORIES]
-    cats += [(c, rep["categories"].get("DSAT", {}).get(c, 0)) for c in DSAT_CATEGORIES]
-    thr = "".join(
-        f"<tr><td>{s}</td><td>{t['status']}</td><td>{t['rows_in']:,}</td><td>{t['rows_out']:,}</td>"
-        f"<td>{t['wall_seconds']:.1f}</td><td>{t['rows_per_second'] or ''}</td><td>{t['tokens_in']:,}</td>"
-        f"<td>{t['tokens_out']:,}</td><td>{t['error_rows']}</td></tr>"
-        for s, t in rep["throughput"].items()
-    )
-    filters = "".join(
-        f"<tr><td>{html.escape(k)}</td><td>{v:,}</td></tr>" for k, v in f.get("pairs_dropped_by_filter", {}).items()
-    )
-    cost = rep["cost"]
-    return f"""<!doctype html><html><head><meta charset="utf-8"><title>wildfeedback report</title>
-<style>body{{font-family:sans-serif;margin:2em;max-width:60em}}table{{border-collapse:collapse}}
-td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}td:first-child{{text-align:left}}</style></head><body>
-<h1>wildfeedback run report</h1>
-<p>run <code>{html.escape(rep['run'])}</code>, code {html.escape(str(rep.get('code_version')))}, generated {rep['generated_at']}</p>
-<h2>Funnel</h2>{_bars(steps)}
-<h2>Rubric categories of detected feedback turns</h2>{_bars(cats[:9], '#3c9a5f')}{_bars(cats[9:], '#c0504d')}
-<h2>Pairs by type</h2>{_bars(sorted(f.get('pairs_by_type', {}).items()))}
-<h2>Pairs dropped by filter</h2><table><tr><th>filter</th><th>pairs</th></tr>{filters}</table>
-<h2>Throughput per stage</h2><table><tr><th>stage</th><th>status</th><th>rows in</th><th>rows out</th><th>seconds</th>
-<th>rows/s</th><th>tokens in</th><th>tokens out</th><th>error rows</th></tr>{thr}</table>
-<h2>Cost</h2><p>GPU-hours {cost['gpu_hours']} at {cost['gpu_hour_price']}/h, API cost {cost['api_cost']};
-total {cost['total']}; per 1,000 pairs: {cost['per_1000_pairs']}. {html.escape(cost['note'])}</p>
-<script type="application/json" id="report">{html.escape(json.dumps(rep))}</script>
-</body></html>"""
+    return load_config(None, [f"run={rd.uri}"], base=rd.manifest().get("config") or {})
 
 
 def write_report(rd: RunDir, cfg: Config) -> dict:
@@ -179,3 +533,9 @@ def write_report(rd: RunDir, cfg: Config) -> dict:
     storage.write_json_atomic(rd.path("report.json"), rep)
     storage.write_bytes_atomic(rd.path("report.html"), render_html(rep).encode("utf-8"))
     return rep
+
+
+def render_html(rep: dict) -> str:
+    from .report_html import render_html as render
+
+    return render(rep)
