@@ -209,6 +209,8 @@ Rubric categories:
 
 def read_labels(uri: str) -> list[dict]:
     """Rows of a filled sheet: CSV (by extension ``.csv``/``.tsv``) or JSON Lines."""
+    if not storage.exists(uri):
+        raise audit.AuditError(f"labels file not found: {uri}")
     with storage.open_stream(uri, "rb") as f:
         data = f.read().decode("utf-8-sig")
     low = uri.lower()
@@ -355,9 +357,11 @@ def _fmt(v) -> str:
 
 
 def summary_lines(res: dict) -> list[str]:
+    r = res["rows"]
     lines = [
-        f"labelled turns scored: {res['labelled']} ({res['rows']}); weighted to the run's "
-        f"{res['run_turns_covered']:,} of {res['run_turns']:,} turns",
+        f"{res['labelled']} labelled turns scored ({r['rows_read']} rows read: {r['unlabelled']} left blank, "
+        f"{r['not_in_sample']} not in the sample, {r['not_in_run']} not in the run, {r['duplicate_turn_id']} repeated); "
+        f"weighted to the run's {res['run_turns_covered']:,} of {res['run_turns']:,} turns",
         f"{'signal':<9} {'n':>4} {'gold+':>5} {'pred+':>5}  {'precision':>21} {'recall':>21} {'F1':>21} {'kappa':>21}",
     ]
     for sig, m in res["signals"].items():

@@ -16,6 +16,7 @@ import json
 import logging
 from collections import Counter
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -87,6 +88,16 @@ def _funnel(rd: RunDir, stages: dict) -> tuple[dict, dict]:
 # ---------------------------------------------------------------- examples
 
 
+def _flat_parents(col) -> tuple[pa.Array, np.ndarray]:
+    """A list column's flattened values and, for each, the row it belongs to."""
+    arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+    return pc.list_flatten(arr), pc.list_parent_indices(arr).to_numpy(zero_copy_only=False)
+
+
+def _lengths(col) -> np.ndarray:
+    return pc.utf8_length(pc.fill_null(col, "")).to_numpy(zero_copy_only=False).astype(np.int64)
+
+
 def _turn_lookup(rd: RunDir, keys: set[tuple[str, int]]) -> dict[tuple[str, int], dict]:
     """Feedback turns (text from the scrubbed turns table, labels from feedback) for ``keys``."""
     out: dict[tuple[str, int], dict] = {}
@@ -108,7 +119,7 @@ def _turn_lookup(rd: RunDir, keys: set[tuple[str, int]]) -> dict[tuple[str, int]
     fb = _read(
         rd, "feedback", ["turn_id", "evidence", "sat_categories", "dsat_categories", "detector"]
     )
-    if fb is not None:
+    if fb is not None and out:
         ids = {r["turn_id"]: k for k, r in out.items()}
         mask = pc.is_in(fb.column("turn_id"), value_set=pa.array(sorted(ids)))
         for r in fb.filter(mask).to_pylist():
@@ -137,33 +148,46 @@ def _example(p: dict, turn: dict | None) -> dict:
     }
 
 
+def _pick(idx: np.ndarray, keys: np.ndarray, k: int) -> list[int]:
+    """The ``k`` rows of ``idx`` with the smallest seeded keys."""
+    return [int(i) for i in idx[np.argsort(keys[idx], kind="stable")[:k]]]
+
+
 def _examples(
-    pairs: list[dict], rd: RunDir, seed: int = EXAMPLES_SEED, k: int = EXAMPLES_PER_GROUP
+    pairs: pa.Table | None, rd: RunDir, seed: int = EXAMPLES_SEED, k: int = EXAMPLES_PER_GROUP
 ) -> dict:
-    """Per pair type and per rubric category, ``k`` pairs picked by a seeded hash of the pair id."""
-    by_type: dict[str, list[dict]] = {}
-    by_cat: dict[str, list[dict]] = {}
-    for p in pairs:
-        by_type.setdefault(p["pair_type"], []).append(p)
-        for c in p["categories"] or []:
-            by_cat.setdefault(c, []).append(p)
-    groups = {
-        f"type: {t}": rdata.seeded_pick(v, lambda p: p["pair_id"], k, seed)
-        for t, v in sorted(by_type.items())
-    }
-    for c in (*SAT_CATEGORIES, *DSAT_CATEGORIES):
-        if c in by_cat:
-            groups[f"category: {c}"] = rdata.seeded_pick(by_cat[c], lambda p: p["pair_id"], k, seed)
-    missing = [c for c in (*SAT_CATEGORIES, *DSAT_CATEGORIES) if c not in by_cat]
+    """Per pair type and per rubric category, ``k`` pairs picked by a seeded hash of the pair id
+    (:func:`wfcore.report_data.seeded_pick`'s order); only the picked rows become Python."""
+    rubric = (*SAT_CATEGORIES, *DSAT_CATEGORIES)
+    groups: dict[str, list[int]] = {}
+    present: set[str] = set()
+    if pairs is not None and pairs.num_rows:
+        keys = np.array([rdata.seeded_key(seed, i) for i in pairs.column("pair_id").to_pylist()])
+        types = np.array(pairs.column("pair_type").to_pylist(), dtype=object)
+        for t in sorted(set(types.tolist()), key=str):
+            groups[f"type: {t}"] = _pick(np.flatnonzero(types == t), keys, k)
+        flat, parents = _flat_parents(pairs.column("categories"))
+        flat_np = np.array(flat.to_pylist(), dtype=object)
+        for c in rubric:
+            idx = np.unique(parents[flat_np == c])
+            if len(idx):
+                present.add(c)
+                groups[f"category: {c}"] = _pick(idx, keys, k)
+    wanted = sorted({i for v in groups.values() for i in v})
+    rows = dict(zip(wanted, pairs.take(wanted).to_pylist(), strict=True)) if wanted else {}
+    missing = [c for c in rubric if c not in present]
     turn_groups = _category_turns(rd, missing, seed, k)
-    keys = {(p["conversation_id"], p["message_index"]) for v in groups.values() for p in v}
-    keys |= {(t["conversation_id"], t["message_index"]) for v in turn_groups.values() for t in v}
-    turns = _turn_lookup(rd, keys)
+    keys_ = {(p["conversation_id"], p["message_index"]) for p in rows.values()}
+    keys_ |= {(t["conversation_id"], t["message_index"]) for v in turn_groups.values() for t in v}
+    turns = _turn_lookup(rd, keys_)
     return {
         "seed": seed,
         "per_group": k,
         "groups": {
-            g: [_example(p, turns.get((p["conversation_id"], p["message_index"]))) for p in v]
+            g: [
+                _example(rows[i], turns.get((rows[i]["conversation_id"], rows[i]["message_index"])))
+                for i in v
+            ]
             for g, v in groups.items()
         },
         "categories_without_pairs": missing,
@@ -183,19 +207,23 @@ def _category_turns(rd: RunDir, categories: list[str], seed: int, k: int) -> dic
         "feedback",
         ["turn_id", "conversation_id", "message_index", "sat_categories", "dsat_categories"],
     )
-    if fb is None or not categories:
+    if fb is None or not categories or not fb.num_rows:
         return {}
-    by_cat: dict[str, list[dict]] = {}
-    want = set(categories)
-    for r in fb.to_pylist():
-        for c in (r["sat_categories"] or []) + (r["dsat_categories"] or []):
-            if c in want:
-                by_cat.setdefault(c, []).append(r)
-    return {
-        c: rdata.seeded_pick(by_cat[c], lambda r: r["turn_id"], k, seed)
-        for c in categories
-        if c in by_cat
-    }
+    keys = np.array([rdata.seeded_key(seed, t) for t in fb.column("turn_id").to_pylist()])
+    out: dict[str, list[dict]] = {}
+    cols = [_flat_parents(fb.column(c)) for c in ("sat_categories", "dsat_categories")]
+    for c in categories:
+        idx = np.unique(
+            np.concatenate(
+                [
+                    parents[pc.equal(flat, c).to_numpy(zero_copy_only=False)]
+                    for flat, parents in cols
+                ]
+            )
+        )
+        if len(idx):
+            out[c] = fb.take(_pick(idx, keys, k)).to_pylist()
+    return out
 
 
 def _turn_example(t: dict) -> dict:
@@ -213,6 +241,7 @@ def _turn_example(t: dict) -> dict:
 
 
 def _user_turns_per_conversation(rd: RunDir) -> list[int]:
+    """User messages per kept conversation, reading only the messages' roles."""
     ds = rd.table("prepared")
     if not ds.is_committed():
         return []
@@ -221,47 +250,81 @@ def _user_turns_per_conversation(rd: RunDir) -> list[int]:
         fs, path = storage.filesystem(f)
         with fs.open_input_file(path) as fh:
             pf = pq.ParquetFile(fh)
-            roles = None
-            for col in ("messages.list.element.role", "messages.list.item.role"):
+            col = None
+            for name in ("messages.list.element.role", "messages.list.item.role", "messages"):
                 try:
-                    roles = pf.read(columns=[col]).column(0)
+                    col = pf.read(columns=[name]).column(0)
                     break
                 except Exception:  # noqa: BLE001
                     continue
-            if roles is None:
-                roles = pf.read(columns=["messages"]).column(0)
-        for conv in roles.to_pylist():
-            counts.append(sum(1 for m in conv or [] if m.get("role") == "user"))
+        if col is None or not len(col):
+            continue
+        flat, parents = _flat_parents(col)
+        is_user = pc.equal(pc.struct_field(flat, "role"), "user").fill_null(False)
+        per = np.bincount(
+            parents, weights=is_user.to_numpy(zero_copy_only=False), minlength=len(col)
+        )
+        counts.extend(int(x) for x in per)
     return counts
 
 
-def _tokens(p: dict) -> tuple[int | None, int | None]:
-    try:
-        t = json.loads(p.get("tokens") or "{}")
-    except json.JSONDecodeError:
-        return None, None
-    c = (t.get("respond") or {}).get("out")
-    r = (t.get("respond_unconditioned") or {}).get("out")
-    return (c or None), (r or None)
+def _tokens(pairs: pa.Table) -> tuple[list[int | None], list[int | None]]:
+    """Generated sides' token counts per pair (respond / respond_unconditioned tokens_out)."""
+    col = pairs.column("tokens")
+    has = pc.match_substring(pc.fill_null(col, ""), "respond").to_numpy(zero_copy_only=False)
+    chosen: list[int | None] = [None] * pairs.num_rows
+    rejected: list[int | None] = [None] * pairs.num_rows
+    for i in np.flatnonzero(has):
+        try:
+            t = json.loads(col[int(i)].as_py() or "{}")
+        except json.JSONDecodeError:
+            continue
+        chosen[i] = (t.get("respond") or {}).get("out") or None
+        rejected[i] = (t.get("respond_unconditioned") or {}).get("out") or None
+    return chosen, rejected
 
 
-def _distributions(pairs: list[dict], rd: RunDir) -> dict:
-    chosen = [len(p["chosen"] or "") for p in pairs]
-    rejected = [len(p["rejected"] or "") for p in pairs]
-    prompt_chars = [sum(len(m["content"] or "") for m in p["prompt"] or []) for p in pairs]
-    prompt_msgs = [len(p["prompt"] or []) for p in pairs]
-    toks = [_tokens(p) for p in pairs]
-    both = [(c, r) for c, r in toks if c and r]
+def _distributions(pairs: pa.Table | None, rd: RunDir) -> dict:
+    n = pairs.num_rows if pairs is not None else 0
+    if n:
+        chosen = _lengths(pairs.column("chosen")).tolist()
+        rejected = _lengths(pairs.column("rejected")).tolist()
+        flat, parents = _flat_parents(pairs.column("prompt"))
+        content = _lengths(pc.struct_field(flat, "content"))
+        prompt_chars = np.bincount(parents, weights=content, minlength=n).astype(np.int64).tolist()
+        prompt_msgs = (
+            pc.list_value_length(pairs.column("prompt"))
+            .fill_null(0)
+            .to_numpy(zero_copy_only=False)
+            .tolist()
+        )
+        tok_c, tok_r = _tokens(pairs)
+        types = pairs.column("pair_type").to_pylist()
+        cids = pairs.column("conversation_id")
+    else:
+        chosen, rejected, prompt_chars, prompt_msgs, tok_c, tok_r, types = (
+            [],
+            [],
+            [],
+            [],
+            [],
+            [],
+            [],
+        )
+        cids = pa.array([], pa.string())
+    both = [(c, r) for c, r in zip(tok_c, tok_r, strict=True) if c and r]
     by_type: dict[str, dict] = {}
-    for t in sorted({p["pair_type"] for p in pairs}):
-        idx = [i for i, p in enumerate(pairs) if p["pair_type"] == t]
-        by_type[t] = rdata.paired([chosen[i] for i in idx], [rejected[i] for i in idx])
+    for t in sorted(set(types), key=str):
+        idx = [i for i, x in enumerate(types) if x == t]
+        by_type[str(t)] = rdata.paired([chosen[i] for i in idx], [rejected[i] for i in idx])
     langs = _read(rd, "prepared", ["conversation_id", "language"])
-    lang_of = (
-        dict(zip(langs.column(0).to_pylist(), langs.column(1).to_pylist(), strict=True))
-        if langs is not None
-        else {}
-    )
+    lang_conv: dict = {}
+    lang_pairs: dict = {}
+    if langs is not None:
+        lang = pc.fill_null(langs.column("language"), "unknown")
+        lang_conv = _value_counts(lang)
+        pos = pc.index_in(cids, value_set=langs.column("conversation_id").combine_chunks())
+        lang_pairs = _value_counts(pc.fill_null(pc.take(lang, pos), "unknown")) if n else {}
     turns_per_conv = _user_turns_per_conversation(rd)
     edges = rdata.nice_edges(chosen + rejected)
     return {
@@ -273,30 +336,41 @@ def _distributions(pairs: list[dict], rd: RunDir) -> dict:
             "chosen": rdata.histogram(chosen, edges),
             "rejected": rdata.histogram(rejected, edges),
         },
-        "chosen_tokens": rdata.summary([c for c, _ in toks if c]),
-        "rejected_tokens": rdata.summary([r for _, r in toks if r]),
+        "chosen_tokens": rdata.summary([c for c in tok_c if c]),
+        "rejected_tokens": rdata.summary([r for r in tok_r if r]),
         "tokens_paired": rdata.paired([c for c, _ in both], [r for _, r in both]),
-        "tokens_note": "tokens are counted only for generated sides (respond tokens_out); harvested pairs have none",
+        "tokens_note": "tokens are counted only for generated sides (respond tokens_out); "
+        "harvested pairs have none",
         "prompt_chars": rdata.summary(prompt_chars),
         "prompt_chars_histogram": rdata.histogram(prompt_chars, rdata.nice_edges(prompt_chars)),
         "prompt_messages": rdata.summary(prompt_msgs),
         "user_turns_per_conversation": rdata.summary(turns_per_conv),
         "user_turns_histogram": rdata.histogram(turns_per_conv, [0, 1, 2, 3, 4, 5, 6, 8, 10, 15]),
-        "languages_conversations": dict(
-            Counter(v or "unknown" for v in lang_of.values()).most_common()
-        ),
-        "languages_pairs": dict(
-            Counter(lang_of.get(p["conversation_id"]) or "unknown" for p in pairs).most_common()
-        ),
+        "languages_conversations": lang_conv,
+        "languages_pairs": lang_pairs,
     }
+
+
+def _value_counts(col) -> dict[str, int]:
+    vc = pc.value_counts(col)
+    pairs = zip(vc.field("values").to_pylist(), vc.field("counts").to_pylist(), strict=True)
+    return dict(sorted(pairs, key=lambda kv: (-kv[1], str(kv[0]))))
 
 
 # ---------------------------------------------------------------- losses and dedup
 
 
-def _first_by(rows: list[dict], key: str, value: str) -> dict[str, dict]:
+def _first_per(t: pa.Table | None, key: str, order: str) -> dict[str, dict]:
+    """Per value of ``key``: the row with the smallest ``order`` (one example per reason)."""
+    if t is None or not t.num_rows:
+        return {}
+    firsts = t.group_by(key).aggregate([(order, "min")])
+    want = pa.Table.from_arrays(
+        [firsts.column(key), firsts.column(f"{order}_min")], names=[key, order]
+    )
+    rows = t.join(want, keys=[key, order], join_type="inner").to_pylist()
     out: dict[str, dict] = {}
-    for r in sorted(rows, key=lambda r: str(r.get(value))):
+    for r in sorted(rows, key=lambda r: str(r[order])):
         out.setdefault(str(r[key]), r)
     return out
 
@@ -304,8 +378,9 @@ def _first_by(rows: list[dict], key: str, value: str) -> dict[str, dict]:
 def _losses(rd: RunDir, stages: dict) -> dict:
     """Per stage: rows lost by reason, each with one example locator where a table keeps one."""
     out: dict = {}
-    rej = _read(rd, "rejects", ["reason_code", "locator", "detail"])
-    ex = _first_by(rej.to_pylist(), "reason_code", "locator") if rej is not None else {}
+    ex = _first_per(
+        _read(rd, "rejects", ["reason_code", "locator", "detail"]), "reason_code", "locator"
+    )
     out["ingest"] = [
         {
             "reason": r,
@@ -313,38 +388,38 @@ def _losses(rd: RunDir, stages: dict) -> dict:
             "example": (ex.get(r) or {}).get("locator"),
             "detail": rdata.clip(rdata.scrubbed((ex.get(r) or {}).get("detail")), 120),
         }
-        for r, n in sorted(
-            stages.get("ingest", {}).get("rejected_by_reason", {}).items(), key=lambda kv: -kv[1]
-        )
+        for r, n in _by_count(stages.get("ingest", {}).get("rejected_by_reason", {}))
     ]
-    dropped = _read(rd, "dropped", ["conversation_id", "reason", "detail", "kept_as"])
-    ex = _first_by(dropped.to_pylist(), "reason", "conversation_id") if dropped is not None else {}
+    ex = _first_per(
+        _read(rd, "dropped", ["conversation_id", "reason", "detail", "kept_as"]),
+        "reason",
+        "conversation_id",
+    )
+    loc: dict = {}
     convs = _read(rd, "conversations", ["conversation_id", "locator"])
-    want = {r["conversation_id"] for r in ex.values()}
-    loc = {}
+    want = sorted({r["conversation_id"] for r in ex.values()})
     if convs is not None and want:
-        sub = convs.filter(
-            pc.is_in(convs.column("conversation_id"), value_set=pa.array(sorted(want)))
-        )
+        sub = convs.filter(pc.is_in(convs.column("conversation_id"), value_set=pa.array(want)))
         loc = dict(zip(sub.column(0).to_pylist(), sub.column(1).to_pylist(), strict=True))
+
+    def where(r: dict) -> str:
+        kept = f" (kept as {r['kept_as']})" if r.get("kept_as") else ""
+        return f"{loc.get(r['conversation_id'], r['conversation_id'])}{kept}"
+
     out["prepare"] = [
         {
             "reason": r,
             "rows": n,
-            "example": (
-                f"{loc.get(ex[r]['conversation_id'], ex[r]['conversation_id'])}"
-                + (f" (kept as {ex[r]['kept_as']})" if ex[r].get("kept_as") else "")
-            )
-            if r in ex
-            else None,
-            "detail": rdata.clip(ex[r].get("detail") or "", 120) if r in ex else "",
+            "example": where(ex[r]) if r in ex else None,
+            "detail": rdata.clip((ex.get(r) or {}).get("detail") or "", 120),
         }
-        for r, n in sorted(
-            stages.get("prepare", {}).get("rejected_by_reason", {}).items(), key=lambda kv: -kv[1]
-        )
+        for r, n in _by_count(stages.get("prepare", {}).get("rejected_by_reason", {}))
     ]
-    for s in MODEL_STAGES:
-        rec = stages.get(s, {})
+    for s, table in (
+        ("detect", "feedback"),
+        ("preferences", "preferences"),
+        ("respond", "responses"),
+    ):
         rows = [
             {
                 "reason": r,
@@ -352,25 +427,23 @@ def _losses(rd: RunDir, stages: dict) -> dict:
                 "example": None,
                 "detail": "not a model error: no row to point at",
             }
-            for r, n in sorted(rec.get("rejected_by_reason", {}).items(), key=lambda kv: -kv[1])
+            for r, n in _by_count(stages.get(s, {}).get("rejected_by_reason", {}))
         ]
-        table = {"detect": "feedback", "preferences": "preferences", "respond": "responses"}[s]
         t = _read(rd, table, ["conversation_id", "message_index", "error"])
-        if t is not None and t.num_rows - t.column("error").null_count:
-            errs = t.filter(pc.is_valid(t.column("error"))).to_pylist()
-            kinds: dict[str, list[dict]] = {}
-            for e in errs:
-                kinds.setdefault(rdata.error_kind(e["error"]), []).append(e)
-            for kind, es in sorted(kinds.items(), key=lambda kv: -len(kv[1])):
-                first = min(es, key=lambda e: (e["conversation_id"], e["message_index"]))
-                rows.append(
-                    {
-                        "reason": f"model error: {kind}",
-                        "rows": len(es),
-                        "example": f"{first['conversation_id']}:{first['message_index']}",
-                        "detail": rdata.clip(first["error"], 120),
-                    }
-                )
+        errs = t.filter(pc.is_valid(t.column("error"))).to_pylist() if t is not None else []
+        kinds: dict[str, list[dict]] = {}
+        for e in errs:
+            kinds.setdefault(rdata.error_kind(e["error"]), []).append(e)
+        for kind, es in sorted(kinds.items(), key=lambda kv: (-len(kv[1]), kv[0])):
+            first = min(es, key=lambda e: (e["conversation_id"], e["message_index"]))
+            rows.append(
+                {
+                    "reason": f"model error: {kind}",
+                    "rows": len(es),
+                    "example": f"{first['conversation_id']}:{first['message_index']}",
+                    "detail": rdata.clip(first["error"], 120),
+                }
+            )
         out[s] = rows
     asm = stages.get("assemble", {})
     out["assemble"] = [
@@ -380,7 +453,7 @@ def _losses(rd: RunDir, stages: dict) -> dict:
             "example": None,
             "detail": "pair filter (assemble keeps counts, not the dropped pairs)",
         }
-        for r, n in sorted(asm.get("rejected_by_reason", {}).items(), key=lambda kv: -kv[1])
+        for r, n in _by_count(asm.get("rejected_by_reason", {}))
     ] + [
         {
             "reason": r,
@@ -388,32 +461,38 @@ def _losses(rd: RunDir, stages: dict) -> dict:
             "example": None,
             "detail": "harvest skipped (no accepted revision)",
         }
-        for r, n in sorted(asm.get("harvest_skipped", {}).items(), key=lambda kv: -kv[1])
+        for r, n in _by_count(asm.get("harvest_skipped", {}))
     ]
     return out
+
+
+def _by_count(d: dict) -> list[tuple[str, int]]:
+    return sorted(d.items(), key=lambda kv: (-kv[1], kv[0]))
 
 
 def _clusters(rd: RunDir, stages: dict) -> dict:
     """Near-duplicate cluster sizes: a kept representative plus the conversations dropped as its
     near duplicates (exact duplicates are counted apart)."""
     dropped = _read(rd, "dropped", ["reason", "kept_as"])
-    near: Counter[str] = Counter()
-    exact: Counter[str] = Counter()
-    if dropped is not None:
-        for r in dropped.to_pylist():
-            if r["kept_as"] and r["reason"] == "near_duplicate":
-                near[r["kept_as"]] += 1
-            elif r["kept_as"] and r["reason"] == "exact_duplicate":
-                exact[r["kept_as"]] += 1
-    sizes = Counter(n + 1 for n in near.values())
+    near: dict = {}
+    exact: dict = {}
+    if dropped is not None and dropped.num_rows:
+        for reason, target in (("near_duplicate", near), ("exact_duplicate", exact)):
+            sub = dropped.filter(
+                pc.and_(
+                    pc.equal(dropped.column("reason"), reason),
+                    pc.is_valid(dropped.column("kept_as")),
+                )
+            )
+            if sub.num_rows:
+                target.update(_value_counts(sub.column("kept_as")))
+    sizes = Counter(v + 1 for v in near.values())
+    largest = sorted(near.items(), key=lambda kv: (-kv[1], kv[0]))[:5]
     return {
         "near_dup_clusters": len(near),
-        "conversations_in_clusters": sum(n + 1 for n in near.values()),
+        "conversations_in_clusters": sum(v + 1 for v in near.values()),
         "size_counts": {str(k): v for k, v in sorted(sizes.items())},
-        "largest": [
-            {"representative": c, "size": n + 1}
-            for c, n in sorted(near.items(), key=lambda kv: (-kv[1], kv[0]))[:5]
-        ],
+        "largest": [{"representative": c, "size": v + 1} for c, v in largest],
         "exact_duplicate_groups": len(exact),
         "exact_duplicates_dropped": sum(exact.values()),
         "settings": {
@@ -468,7 +547,7 @@ def build_report(rd: RunDir, cfg: Config) -> dict:
     )
     cost = gpu_hours * cfg.report.gpu_hour_price + api_cost
     n_pairs = funnel.get("pairs", 0)
-    pairs_t = _read(
+    pairs = _read(
         rd,
         "pairs",
         [
@@ -488,7 +567,6 @@ def build_report(rd: RunDir, cfg: Config) -> dict:
             "tokens",
         ],
     )
-    pairs = pairs_t.to_pylist() if pairs_t is not None else []
     model_used = bool(cfg.model_engines())
     return {
         "run": rd.uri,

@@ -25,7 +25,7 @@ SECTIONS = (
 
 CSS = """body{font-family:sans-serif;margin:2em;max-width:72em;color:#222}
 table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right;vertical-align:top}
-td:first-child,th:first-child{text-align:left}td.t{text-align:left}
+td:first-child,th:first-child{text-align:left}td.t{text-align:left}th{text-align:left}
 nav#toc a{margin-right:1em;white-space:nowrap}
 .ex{border:1px solid #ddd;border-radius:4px;padding:.6em;margin:.6em 0}
 .meta{color:#666;font-size:.85em}.meta code{font-size:.95em}
@@ -115,14 +115,12 @@ def paired_bars(labels: list[str], a: list[int], b: list[int], names: tuple[str,
     )
 
 
-def table(header: list[str], rows: list[list[str]], cls: str = "") -> str:
+def table(header: list[str], rows: list[list[str]], left: tuple[int, ...] = ()) -> str:
+    """Rows of already escaped cells; columns in ``left`` are text (left-aligned)."""
     head = "".join(f"<th>{e(h)}</th>" for h in header)
     body = "".join(
         "<tr>"
-        + "".join(
-            f"<td{' class=t' if cls and i in (0, len(r) - 1) else ''}>{c}</td>"
-            for i, c in enumerate(r)
-        )
+        + "".join(f"<td{' class=t' if i in left else ''}>{c}</td>" for i, c in enumerate(r))
         + "</tr>"
         for r in rows
     )
@@ -334,7 +332,7 @@ def _losses(rep: dict) -> str:
     return (
         '<p class="meta">Every stage accounts for its rows: rows in = rows out + rows lost by reason. Examples are '
         "locators (file:line or conversation id:message index), never raw text.</p>"
-        + table(["stage", "reason", "rows", "example", "detail"], rows, cls="t")
+        + table(["stage", "reason", "rows", "example", "detail"], rows, left=(0, 1, 3, 4))
     )
 
 
@@ -387,7 +385,7 @@ def _evaluation(rep: dict) -> str:
         "per_category",
     )
     rows = [[e(k), value(v)] for k, v in ev.items() if k not in known]
-    parts = [head, table(["", ""], rows, cls="t") if rows else ""]
+    parts = [head, table(["", ""], rows, left=(0, 1)) if rows else ""]
     per = ev.get("per_category")
     if isinstance(per, dict) and per:
         cols = sorted({k for v in per.values() if isinstance(v, dict) for k in v})
@@ -430,7 +428,7 @@ def _audit(rep: dict) -> str:
     parts = [
         f"<p>{num(a['labelled'])} labelled turns (<code>{e(a.get('labels'))}</code>, sample seed "
         f"{e((a.get('sample') or {}).get('seed'))}), weighted by stratum to estimate the run's "
-        f"{num(a.get('run_turns_covered'))} of {num(a.get('run_turns'))} turns; [95% {e(a['bootstrap']['method'])} bootstrap, "
+        f"{num(a.get('run_turns_covered'))} of {num(a.get('run_turns'))} turns; [95% intervals: {e(a['bootstrap']['method'])}, "
         f"{num(a['bootstrap']['replicates'])} replicates].</p>",
         table(
             [
@@ -459,7 +457,8 @@ def _audit(rep: dict) -> str:
     cats = a.get("categories") or {}
     if cats:
         parts.append(
-            "<h3>Per rubric category</h3>"
+            "<h3>Per rubric category</h3><p class=\"meta\">TP / FP / FN / TN counted on the labelled turns; "
+            "precision, recall and F1 weighted to the run.</p>"
             + table(
                 ["category", "TP", "FP", "FN", "TN", "precision", "recall", "F1"],
                 [

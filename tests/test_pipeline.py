@@ -143,7 +143,7 @@ def test_status_prints_every_stage(default_run):
         assert s in out and "done" in out
 
 
-def test_notebook_runs_against_a_run(default_run):
+def test_notebook_runs_against_a_run(default_run, tmp_path):
     import nbformat
     from nbclient import NotebookClient
 
@@ -156,6 +156,93 @@ def test_notebook_runs_against_a_run(default_run):
         os.environ.pop("WF_RUN", None)
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]
     assert not errors
+    # the notebook's rich outputs (pandas tables) open in a real browser
+    from .browser import render
+
+    outputs = [o["data"]["text/html"] for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+               if "text/html" in o.get("data", {})]
+    assert outputs, "the notebook renders HTML tables"
+    page = tmp_path / "notebook_outputs.html"
+    page.write_text("<!doctype html><meta charset=utf-8><body>" + "".join(f"<div class=out>{h}</div>" for h in outputs),
+                    encoding="utf-8")
+    r = render(str(page))
+    assert r.errors == [] and r.remote_requests() == []
+    assert r.dom.count('<div class="out">') == len(outputs)
+    assert r.dom.count("<table") >= len(outputs)
+
+
+def test_report_renders_in_chromium_with_every_section(default_run):
+    from jobs.report_html import SECTIONS
+
+    from .browser import render
+
+    r = render(RunDir(default_run).path("report.html"))
+    assert r.errors == [], "no console errors"
+    assert r.remote_requests() == [], "the report is self-contained"
+    for sid, title in SECTIONS:
+        assert f'<section id="{sid}">' in r.dom
+        assert f'<a href="#{sid}">{title}</a>' in r.dom, "the table of contents is built by the page's script"
+    assert r.dom.count('<div class="ex"') >= 2, "pair examples"
+    assert "<mark>" in r.dom, "the feedback turn's evidence is highlighted"
+    assert 'id="chosen-longer"' in r.dom
+    cost = r.dom.split('id="cost-line">')[1].split("</p>")[0]
+    assert "No model was used" in cost and "per 1,000 pairs" not in cost
+
+
+def test_audit_sample_then_score_gives_the_benchmark_figures(default_run, default_corpus, tmp_path):
+    """Labels from the synthetic corpus's ground truth: the audit's unweighted figures on the
+    labelled turns are those benchmarks/detector_quality.py computes for the same turns."""
+    import csv
+    import importlib.util
+
+    import pyarrow.parquet as pq
+
+    from wfcore.lexical import classify
+
+    spec = importlib.util.spec_from_file_location(
+        "detector_quality", os.path.join(os.path.dirname(__file__), "..", "benchmarks", "detector_quality.py"))
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+
+    run = tmp_path / "audited"
+    shutil.copytree(default_run, run)
+    wf("audit", "sample", "--run", run, "--n", "120", "--seed", "4")
+    rows = list(csv.DictReader(open(run / "audit" / "sheet.csv", encoding="utf-8")))
+    assert len(rows) == 120
+    truth = {(t["conversation_id"], t["message_index"]): t for t in pq.read_table(default_corpus / "_truth.parquet").to_pylist()}
+    for r in rows:
+        t = truth[(r["conversation_id"], int(r["message_index"]))]
+        r.update(sat=int(t["sat"]), dsat=int(t["dsat"]), categories=";".join(t["categories"] or []))
+    with open(tmp_path / "labels.csv", "w", encoding="utf-8", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    wf("audit", "score", "--run", run, "--labels", tmp_path / "labels.csv")
+    res = json.loads((run / "audit" / "scores.json").read_text())
+    assert res["labelled"] == 120 and res["rows"]["scored"] == 120
+
+    # the benchmark's way: classify each turn's text again, score against the same truth
+    jsonl = [json.loads(x) for x in open(run / "audit" / "sheet.jsonl", encoding="utf-8")]
+    dets = [classify(x["user_message"], x["previous_user_message"], x["previous_response"]) for x in jsonl]
+    gold = [truth[(x["conversation_id"], x["message_index"])] for x in jsonl]
+    for sig in ("SAT", "DSAT"):
+        pred = [d.sat if sig == "SAT" else d.dsat for d in dets]
+        ref = bench.binary_scores(pred, [bool(g["sat"] if sig == "SAT" else g["dsat"]) for g in gold])
+        got = res["signals"][sig]
+        assert got["counts"]["tp"] + got["counts"]["fn"] == ref["gold_pos"] > 0
+        assert got["counts"]["tp"] + got["counts"]["fp"] == ref["pred_pos"] > 0
+        for m in ("precision", "recall", "f1", "kappa"):
+            assert got["sample"][m] == pytest.approx(ref[m]), (sig, m)
+            lo, hi = got["ci95"][m]
+            assert lo <= got["estimate"][m] <= hi
+    pf = res["prefilter"]
+    passed = [classify(x["user_message"], x["previous_user_message"], x["previous_response"]).candidate for x in jsonl]
+    pos = [bool(g["sat"] or g["dsat"]) for g in gold]
+    assert pf["sample"] == pytest.approx(sum(p and g for p, g in zip(passed, pos, strict=True)) / sum(pos))
+    # the weights are the run's: strata sizes add up to every scored candidate turn
+    assert sum(v["turns"] for v in res["strata"].values()) == RunDir(run).table("feedback").num_rows()
+    html = (run / "report.html").read_text(encoding="utf-8")
+    assert "prefilter recall" in html and "Cohen&#x27;s kappa" in html
 
 
 def _wait_for(pred, timeout: float, proc) -> None:

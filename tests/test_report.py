@@ -108,7 +108,7 @@ def test_evaluation_summary_renders_with_its_interval_and_without_keys():
 def test_cost_line_says_when_no_model_was_used():
     page = render_html(_report())
     line = page.split('id="cost-line">')[1].split("</p>")[0]
-    assert "No model was used" in line and "GPU-hours" not in line
+    assert "No model was used" in line and "per 1,000 pairs" not in line
     page = render_html(
         _report(
             cost={

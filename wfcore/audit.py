@@ -356,7 +356,7 @@ def score(turns: list[AuditTurn], sizes: dict[str, int], n_boot: int = 1000, see
     }
     return {
         "labelled": len(turns),
-        "bootstrap": {"replicates": n_boot, "seed": seed, "method": "stratified, percentile 95%"},
+        "bootstrap": {"replicates": n_boot, "seed": seed, "method": "stratified bootstrap, percentile interval"},
         "run_turns": sum(d.sizes.values()),
         "run_turns_covered": covered,
         "signals": signals,

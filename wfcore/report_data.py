@@ -106,14 +106,15 @@ def nice_edges(values: Sequence[float], bins: int = 8) -> list[float]:
     return edges if len(edges) > 1 or v[-1] < width else [0, width]
 
 
+def seeded_key(seed: int, key: str) -> str:
+    """The order of seeded picks: a hash of the seed and an item's key."""
+    return hashlib.blake2b(f"{seed}\x1f{key}".encode(), digest_size=8).hexdigest()
+
+
 def seeded_pick(items: Iterable[T], key: Callable[[T], str], k: int, seed: int = 0) -> list[T]:
     """``k`` items chosen by the smallest seeded hash of their key: deterministic, and stable
     when other items come and go."""
-
-    def h(item: T) -> str:
-        return hashlib.blake2b(f"{seed}\x1f{key(item)}".encode(), digest_size=8).hexdigest()
-
-    return sorted(items, key=h)[:k]
+    return sorted(items, key=lambda item: seeded_key(seed, key(item)))[:k]
 
 
 def clip(text: str | None, limit: int = 1200) -> str:
