@@ -39,12 +39,17 @@ NO_MODEL_NOTE = (
 )
 
 
-def _read(rd: RunDir, table: str, columns: list[str]):
+def _read(rd: RunDir, table: str, columns: list[str]) -> pa.Table | None:
+    """Only ``columns`` of a committed table (the conversations table holds the raw corpus)."""
     ds = rd.table(table)
     if not ds.is_committed():
         return None
     try:
-        return storage.read_parquet_files(ds.files()).select(columns)
+        parts = []
+        for f in ds.files():
+            fs, path = storage.filesystem(f)
+            parts.append(pq.read_table(path, filesystem=fs, columns=columns))
+        return pa.concat_tables(parts, promote_options="default") if parts else None
     except Exception:  # noqa: BLE001
         log.warning("report: cannot read %s columns %s", table, columns, exc_info=True)
         return None

@@ -26,7 +26,7 @@ SECTIONS = (
 CSS = """body{font-family:sans-serif;margin:2em;max-width:72em;color:#222}
 table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right;vertical-align:top}
 td:first-child,th:first-child{text-align:left}td.t{text-align:left}th{text-align:left}
-nav#toc a{margin-right:1em;white-space:nowrap}
+nav#toc{display:flex;flex-wrap:wrap;gap:.3em 1em}nav#toc a{white-space:nowrap}
 .ex{border:1px solid #ddd;border-radius:4px;padding:.6em;margin:.6em 0}
 .meta{color:#666;font-size:.85em}.meta code{font-size:.95em}
 .txt{white-space:pre-wrap;background:#f7f7f7;padding:.4em;margin:.2em 0 .6em;font-size:.9em;max-height:18em;overflow:auto}
