@@ -384,24 +384,45 @@ def _evaluation(rep: dict) -> str:
         "position_consistency",
         "per_category",
     )
-    rows = [[e(k), value(v)] for k, v in ev.items() if k not in known]
-    parts = [head, table(["", ""], rows, left=(0, 1)) if rows else ""]
+    main = [[e(k), value(ev[k])] for k in ("judge", "checklist", "candidates") if k in ev]
+    rest = [
+        [e(k), value(v)]
+        for k, v in ev.items()
+        if k not in known and k not in ("judge", "checklist", "candidates")
+    ]
+    parts = [head, table(["", ""], main, left=(0, 1)) if main else ""]
+    if rest:
+        parts.append(
+            f"<details><summary>every summary field</summary>{table(['', ''], rest, left=(0, 1))}</details>"
+        )
     per = ev.get("per_category")
     if isinstance(per, dict) and per:
-        cols = sorted({k for v in per.values() if isinstance(v, dict) for k in v})
-        if cols:
-            parts.append(
-                table(
-                    ["category", *cols],
-                    [
-                        [e(c)] + [value(v.get(k)) if isinstance(v, dict) else "-" for k in cols]
-                        for c, v in per.items()
-                    ],
-                )
-            )
+        keys = sorted({k for v in per.values() if isinstance(v, dict) for k in v})
+        shown = [k for k in EVAL_CATEGORY_COLUMNS if k in keys] or keys
+        if keys:
+            rows = []
+            for c, v in per.items():
+                v = v if isinstance(v, dict) else {}
+                cells = []
+                for k in shown:
+                    if k == "win_rate" and isinstance(v.get(k), int | float):
+                        lo, hi = v.get("ci_low"), v.get("ci_high")
+                        band = (
+                            f" [{pct(lo)}, {pct(hi)}]"
+                            if isinstance(lo, int | float) and isinstance(hi, int | float)
+                            else ""
+                        )
+                        cells.append(f'{pct(v[k])}<span class="meta">{band}</span>')
+                    else:
+                        cells.append(value(v.get(k)))
+                rows.append([e(c), *cells])
+            parts.append("<h3>Per category</h3>" + table(["category", *shown], rows))
         else:
             parts.append(table(["category", "value"], [[e(c), value(v)] for c, v in per.items()]))
     return "".join(parts)
+
+
+EVAL_CATEGORY_COLUMNS = ("n_prompts", "wins", "ties", "losses", "win_rate", "position_consistency")
 
 
 def _ci(m: dict, k: str) -> str:
@@ -457,7 +478,7 @@ def _audit(rep: dict) -> str:
     cats = a.get("categories") or {}
     if cats:
         parts.append(
-            "<h3>Per rubric category</h3><p class=\"meta\">TP / FP / FN / TN counted on the labelled turns; "
+            '<h3>Per rubric category</h3><p class="meta">TP / FP / FN / TN counted on the labelled turns; '
             "precision, recall and F1 weighted to the run.</p>"
             + table(
                 ["category", "TP", "FP", "FN", "TN", "precision", "recall", "F1"],
