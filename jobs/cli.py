@@ -161,10 +161,9 @@ def _status(run_dir: str, as_json: bool) -> int:
 
 def _evaluate(args) -> int:
     from wfcore.config import load_config
-    from wfcore.engine import engine_spec
     from wfcore.run import RunDir
 
-    from .evaluate import run_evaluate, summary_path, summary_table
+    from .evaluate import resolve_engines, run_evaluate, summary_path, summary_table
 
     if not args.run:
         from wfcore.config import ConfigError
@@ -175,9 +174,7 @@ def _evaluate(args) -> int:
         cfg = load_config(args.config, sets)
     else:
         cfg = load_config(None, sets, base=RunDir(args.run).manifest().get("config") or {})
-    e = cfg.evaluate
-    for kind in {e.judge, e.a, e.b} & {"vllm", "openai"}:
-        engine_spec(cfg, kind)  # fails fast naming the missing key
+    resolve_engines(cfg)  # fails fast naming the key of an engine that is not configured
     summary = run_evaluate(cfg, force=args.force)
     print(summary_table(summary))
     print(f"summary: {summary_path(RunDir(cfg.run))}")

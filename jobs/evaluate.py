@@ -36,7 +36,7 @@ from wfcore.checklist import (
     outcome_of,
     score,
 )
-from wfcore.config import BUILTIN_CANDIDATES, ENGINE_CANDIDATES, Config
+from wfcore.config import Config, ConfigError, candidate_kind
 from wfcore.engine import EngineSpec, engine_spec
 from wfcore.ids import content_id
 from wfcore.judge import (
@@ -92,6 +92,23 @@ def _file_fingerprint(uri: str) -> list:
     return [uri, info.size, str(getattr(info, "mtime_ns", None) or info.mtime)]
 
 
+def resolve_engines(cfg: Config) -> dict[str, EngineSpec]:
+    """The engines evaluate uses (judge, engine candidates) by config key; fails fast with a
+    ``ConfigError`` naming the key when one is not configured."""
+    e = cfg.evaluate
+    wanted = [("evaluate.judge", e.judge)] if e.judge != LEXICAL else []
+    wanted += [
+        (f"evaluate.{k}", c) for k, c in (("a", e.a), ("b", e.b)) if candidate_kind(c) == "engine"
+    ]
+    out = {}
+    for key, name in wanted:
+        try:
+            out[key] = engine_spec(cfg, name)
+        except ConfigError as err:
+            raise ConfigError(f"config key '{key}' ({name!r}): {err}") from None
+    return out
+
+
 def fingerprint_parts(cfg: Config, heldout_commit: dict | None) -> dict:
     e = cfg.evaluate
     parts: dict = {
@@ -102,12 +119,12 @@ def fingerprint_parts(cfg: Config, heldout_commit: dict | None) -> dict:
     if e.judge != LEXICAL:
         parts["judge_engine"] = engine_parts(cfg, e.judge)
     for side, cand in zip(SIDES, (e.a, e.b), strict=True):
-        if cand in ENGINE_CANDIDATES:
+        if candidate_kind(cand) == "engine":
             parts[f"candidate_{side}"] = {
                 "engine": engine_parts(cfg, cand),
                 "prompt_version": prompt_version("candidate"),
             }
-        elif cand not in BUILTIN_CANDIDATES:
+        elif candidate_kind(cand) == "file":
             parts[f"candidate_{side}"] = {"file": _file_fingerprint(cand)}
     return parts
 
@@ -203,11 +220,11 @@ def generate_candidates(ctx: StageContext, rows: list[dict]) -> tuple[list[dict]
     info: dict[str, dict] = {}
     engine_sides: dict[str, list[str]] = {}
     for side, cand in zip(SIDES, (e.a, e.b), strict=True):
-        if cand in BUILTIN_CANDIDATES:
+        if candidate_kind(cand) == "builtin":
             info[side] = {"name": cand, "source": "heldout", "model": None}
             lin = lineage(f"heldout:{cand}", "heldout")
             out += [_candidate_row(r["heldout_id"], side, cand, r[cand], lin) for r in rows]
-        elif cand in ENGINE_CANDIDATES:
+        elif candidate_kind(cand) == "engine":
             engine_sides.setdefault(cand, []).append(side)
         else:
             responses, bad = _read_candidate_file(cand)
@@ -225,13 +242,13 @@ def generate_candidates(ctx: StageContext, rows: list[dict]) -> tuple[list[dict]
                 for r in rows
             ]
     version = prompt_version("candidate")
-    for kind, sides in engine_sides.items():
-        spec = engine_spec(ctx.cfg, kind)
+    for name, sides in engine_sides.items():
+        spec = engine_spec(ctx.cfg, name)
         for side in sides:
             info[side] = {
                 "name": spec.model_id,
                 "source": "engine",
-                "engine": kind,
+                "engine": name,
                 "model": spec.model_id,
             }
         stage = ModelStage(
@@ -424,7 +441,8 @@ def self_preference_warnings(
     saved = rd.manifest().get("config") or {}
     respond = saved.get("respond") or {}
     engine = respond.get("engine")
-    writer = (saved.get(engine) or {}).get("model") if engine in ENGINE_CANDIDATES else None
+    named = (saved.get("engines") or {}).get(engine) if isinstance(engine, str) else None
+    writer = (named or saved.get(engine) or {}).get("model") if isinstance(engine, str) else None
     for side, c in cands.items():
         same = c.get("model") == judge_model or (c["name"] == "chosen" and writer == judge_model)
         if same:
@@ -547,6 +565,7 @@ def run_evaluate(cfg: Config, force: bool = False) -> dict:
     from .pipeline import _check_accounting
 
     rd = RunDir(cfg.run)
+    resolve_engines(cfg)
     parts = fingerprint_parts(cfg, rd.table(HELDOUT).commit_info())
     fp = content_id(STAGE, parts)
     prior = rd.stage(STAGE)

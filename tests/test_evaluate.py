@@ -144,11 +144,14 @@ def test_config_mistakes_fail_naming_the_key(tmp_path):
     rd = _run(tmp_path)
     for sets, key in (
         (["evaluate.checklist=false"], "evaluate"),
-        (["evaluate.a=somemodel"], "evaluate.a"),
+        (["evaluate.b=chosen"], "evaluate"),
         (["evaluate.bootstrap_resamples=100"], "evaluate.bootstrap_resamples"),
     ):
         with pytest.raises(ConfigError, match=f"'{key}'"):
             _cfg(rd, *sets)
+    # a candidate that is neither built in nor a file names an engine, which must be configured
+    with pytest.raises(ConfigError, match="'evaluate.a' \\('somemodel'\\)"):
+        run_evaluate(_cfg(rd, "evaluate.a=somemodel"))
     res = wf("evaluate", "--run", rd.uri, "--set", "evaluate.judge=vllm", check=False)
     assert res.returncode == 2 and "vllm.model" in res.stderr
     res = wf("evaluate", "--run", str(tmp_path / "empty"), check=False)

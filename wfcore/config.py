@@ -187,16 +187,22 @@ class CandidateSampling(SamplingConfig):
 
 
 BUILTIN_CANDIDATES = ("chosen", "rejected")
-ENGINE_CANDIDATES = ("vllm", "openai")
-_CANDIDATE_FILE_SUFFIXES = (".jsonl", ".jsonl.gz", ".jsonl.zst", ".jsonl.bz2")
+CANDIDATE_FILE_SUFFIXES = (".jsonl", ".jsonl.gz", ".jsonl.zst", ".jsonl.bz2")
+
+
+def candidate_kind(candidate: str) -> str:
+    """``builtin`` (the held-out set's chosen / rejected), ``file`` (JSONL) or ``engine``."""
+    if candidate in BUILTIN_CANDIDATES:
+        return "builtin"
+    return "file" if candidate.lower().endswith(CANDIDATE_FILE_SUFFIXES) else "engine"
 
 
 class EvaluateConfig(Strict):
-    judge: Literal["lexical", "vllm", "openai"] = Field(
+    judge: str = Field(
         "lexical",
-        description="Who judges: `lexical` (a rule judge that checks only rule-checkable checklist items such as stated length limits, lists, code blocks, language and quoted phrases, and ties the rest: a weak proxy that runs offline), or a model engine (`vllm`, `openai`).",
+        description="Who judges: `lexical` (a rule judge that checks only rule-checkable checklist items such as stated length limits, lists, code blocks, language and quoted phrases, and ties the rest: a weak proxy that runs offline), or a model engine: `vllm` / `openai` (the top-level sections) or the name of an engine defined under `engines`.",
     )
-    a: str = Field("chosen", description="Candidate A: `chosen` or `rejected` (the held-out set's own responses), `vllm` / `openai` (generate with that engine), or a JSONL file of `{heldout_id, response}` (local or object storage).")
+    a: str = Field("chosen", description="Candidate A: `chosen` or `rejected` (the held-out set's own responses), a model engine (as for `judge`) that generates a response to each held-out prompt, or a JSONL file of `{heldout_id, response}` (`.jsonl`, `.jsonl.gz|.zst|.bz2`; local or object storage).")
     b: str = Field("rejected", description="Candidate B (same choices as `a`). The win rate is A's.")
     checklist: bool = Field(True, description="Give the judge the checklist (False: the paper's ablation, a model judge only).")
     limit: int | None = Field(None, ge=1, description="Evaluate only the first N held-out prompts (by `heldout_id`); the rest are counted as `beyond_limit`.")
@@ -208,13 +214,12 @@ class EvaluateConfig(Strict):
     sampling: JudgeSampling = Field(default_factory=JudgeSampling)
     candidate_sampling: CandidateSampling = Field(default_factory=CandidateSampling)
 
-    @field_validator("a", "b")
+    @field_validator("judge", "a", "b")
     @classmethod
-    def _candidate(cls, v: str) -> str:
-        v = v.strip()
-        if v in BUILTIN_CANDIDATES or v in ENGINE_CANDIDATES or v.lower().endswith(_CANDIDATE_FILE_SUFFIXES):
-            return v
-        raise ValueError(f"must be one of {BUILTIN_CANDIDATES + ENGINE_CANDIDATES} or a .jsonl file of {{heldout_id, response}}")
+    def _not_blank(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("must not be empty")
+        return v.strip()
 
     @model_validator(mode="after")
     def _checklist_ablation_needs_a_model(self) -> EvaluateConfig:
