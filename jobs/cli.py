@@ -56,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
         "evaluate",
         help="Checklist-guided pairwise evaluation on the held-out set (RUN/eval/summary.json).",
         description="Judge candidate A against B on RUN/heldout/ in both orders with the checklist; write "
-        "RUN/eval/summary.json (win rate of A with its 95%% bootstrap interval) and RUN/eval/verdicts/. "
+        "RUN/eval/summary.json (win rate of A with its 95% bootstrap interval) and RUN/eval/verdicts/. "
         "Without --config, the run's own saved config is the base (its engines are reused).",
     )
     _common(p)
