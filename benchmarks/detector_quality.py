@@ -44,6 +44,7 @@ USS_CORPORA = ("SGD", "MWOZ", "ReDial", "CCPE")
 TUNE = ("SGD", "MWOZ")
 HELD_OUT = ("ReDial", "CCPE")
 THRESHOLDS = (0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.7)
+SETS = ("uss", "wildchat", "llm_rubric")
 PREFILTER_TARGET = (0.90, 0.60)  # recall of labelled feedback turns, share of turns passed
 SILVER_CATEGORY_MIN = 10  # per-category rows only for categories with this many silver turns
 ATTRIBUTION = """\
@@ -454,6 +455,218 @@ def lexical_detector(turn: dict) -> Any:
 # here; its turns also carry ``history``, the messages before the response, where known)
 DETECTORS: dict[str, Callable[[dict], Any]] = {"lexical": lexical_detector}
 
+MODEL_SLICE_DEFAULT = 60
+MODEL_SLICE_SEED = 0
+SILVER_LABELS = ("SAT", "DSAT", "neutral")
+
+
+def silver_slice(turns: list[dict], limit: int, seed: int = MODEL_SLICE_SEED) -> list[dict]:
+    """A fixed, seeded slice of the silver-labelled turns, stratified by silver label: ``limit``
+    split as evenly as possible over SAT / DSAT / neutral (the remainder to neutral), each label's
+    turns drawn with ``random.Random(seed)`` from the turns in file order. Balanced, not the
+    natural mix (about 20% SAT, 10% DSAT), so every signal has enough positives to score; returned
+    in conversation order (turns of one conversation share a prompt prefix)."""
+    import random
+
+    rnd = random.Random(seed)
+    per, extra = divmod(max(limit, 0), len(SILVER_LABELS))
+    picked: list[dict] = []
+    for label in SILVER_LABELS:
+        pool = [r for r in turns if r["gold"] == label]
+        k = min(len(pool), per + (extra if label == "neutral" else 0))
+        picked.extend(rnd.sample(pool, k))
+    return sorted(picked, key=lambda r: (r["conversation_id"], r["message_index"]))
+
+
+class ModelDetection:
+    """A model's answer for one turn as the benchmark scores it: an error row (invalid answer
+    after the retries, or an engine error) predicts no signal and keeps its ``error``."""
+
+    def __init__(self, row: dict):
+        self.sat = bool(row["sat"])
+        self.dsat = bool(row["dsat"])
+        self.sat_categories = list(row["sat_categories"] or [])
+        self.dsat_categories = list(row["dsat_categories"] or [])
+        self.evidence = row["evidence"] or ""
+        self.error = row["error"]
+
+
+def model_config(args: argparse.Namespace, run_uri: str) -> Any:
+    """The pipeline's config for a detect run on ``args.engine`` (prefilter off, as the shipped
+    model profiles: every turn reaches the model; the stage's own retries and sampling)."""
+    from wfcore.config import Config
+
+    cfg: dict = {
+        "run": run_uri,
+        "detect": {"engine": args.engine, "prefilter": "off"},
+        "ray": {"num_cpus": args.ray_cpus},
+    }
+    if args.engine == "vllm":
+        vllm: dict = {
+            "model": args.model,
+            "max_model_len": args.max_model_len,
+            "device": args.device,
+        }
+        if args.device == "cpu":
+            # the tests' CPU engine (tests/test_real_model.py): eager, fp32, the engine tokenizes
+            vllm.update(
+                batch_size=8,
+                tokenize_stages=False,
+                engine_kwargs={"enforce_eager": True, "dtype": "float32"},
+            )
+        cfg["vllm"] = vllm
+    else:
+        cfg["openai"] = {"base_url": args.base_url, "model": args.model}
+    return Config.model_validate(cfg)
+
+
+def run_model_detector(turns: list[dict], args: argparse.Namespace) -> dict:
+    """Label ``turns`` with the pipeline's own detect stage (``jobs.detect``: the detect prompt,
+    the JSON schema, parsing, retries, the evidence-quote check) on ``args.engine``, through the
+    engine path the pipeline uses (``wfcore.engine``: Ray Data + vLLM, or the HTTP engine).
+
+    Sets ``r["model"]`` on every turn; returns the stage record's figures and wall times.
+    """
+    import os
+    import tempfile
+
+    repo = Path(__file__).resolve().parents[1]
+    if str(repo) not in sys.path:
+        sys.path.insert(0, str(repo))
+    if args.engine == "vllm" and args.device == "cpu":
+        # a small CPU engine: in-process engine core, a 1 GiB KV cache (tests/tinymodel.py)
+        for k, v in {"VLLM_ENABLE_V1_MULTIPROCESSING": "0", "VLLM_CPU_KVCACHE_SPACE": "1"}.items():
+            os.environ.setdefault(k, v)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    if args.engine == "vllm" and args.model == "smollm2":
+        from tests.realmodel import smollm2_dir
+
+        args.model = smollm2_dir()
+    import ray
+
+    from jobs.rayrt import init_ray
+    from tests.modelstage_fixtures import commit_sharded, run_stage
+    from wfcore.ids import turn_id
+    from wfcore.run import RunDir
+    from wfcore.schema import FEEDBACK, TURNS
+
+    rows, by_id = [], {}
+    for r in turns:
+        tid = turn_id(r["conversation_id"], r["message_index"])
+        by_id[tid] = r
+        rows.append(
+            {
+                "turn_id": tid,
+                "conversation_id": r["conversation_id"],
+                "message_index": r["message_index"],
+                "history": [{"role": m["role"], "content": m["content"]} for m in r["history"]],
+                "response": r["response"],
+                "user_message": r["message"],
+                "source": "llm_rubric",
+                "language": "English",
+                "model": "gpt-35-turbo",
+                "cluster_id": r["conversation_id"],
+                "moderation_flagged": False,
+                "shard": 0,
+            }
+        )
+    work = tempfile.mkdtemp(prefix="wf-detector-quality-")
+    run = RunDir(os.path.join(work, "run"))
+    commit_sharded(run, "turns", rows, TURNS)
+    cfg = model_config(args, run.uri)
+    t0 = time.perf_counter()
+    init_ray(cfg.ray)
+    ray_init = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    try:
+        rec = run_stage("detect", run, cfg)
+    finally:
+        stage_s = time.perf_counter() - t1
+        ray.shutdown()
+    feedback = run.table("feedback").read(FEEDBACK).to_pylist()
+    errors: Counter[str] = Counter()
+    for row in feedback:
+        by_id[row["turn_id"]]["model"] = ModelDetection(row)
+        if row["error"]:
+            errors[row["error"].split(":", 1)[0]] += 1
+    missing = [tid for tid, r in by_id.items() if "model" not in r]
+    if missing:
+        raise RuntimeError(f"detect returned no row for {len(missing)} of {len(by_id)} turns")
+    valid = [r for r in feedback if not r["error"]]
+    not_quoted = int(rec.get("notes", {}).get("evidence_not_quoted", 0))
+    with_evidence = sum(bool(r["evidence"]) for r in valid) + not_quoted
+    import shutil
+
+    shutil.rmtree(work, ignore_errors=True)
+    return {
+        "engine": args.engine,
+        "model": cfg.vllm.model if args.engine == "vllm" else cfg.openai.model,
+        "turns": len(feedback),
+        "valid": len(valid),
+        "error_rows": dict(errors),
+        "invalid_share": errors.get("invalid_output", 0) / len(feedback),
+        "error_share": (len(feedback) - len(valid)) / len(feedback),
+        "evidence_given": with_evidence,
+        "evidence_not_quoted": not_quoted,
+        "evidence_not_quoted_share": not_quoted / with_evidence if with_evidence else 0.0,
+        "model_requests": int(rec.get("model_requests", 0)),
+        "tokens_in": int(rec.get("tokens_in", 0)),
+        "tokens_out": int(rec.get("tokens_out", 0)),
+        "ray_init_s": ray_init,
+        "stage_s": stage_s,
+        "first_result_s": rec.get("engine_first_result_s"),
+        "plans": rec.get("engine_plans"),
+    }
+
+
+def evaluate_slice(turns: list[dict], key: str) -> dict[str, dict]:
+    """Turn-level P/R/F1/kappa of the detection under ``r[key]`` against the silver labels."""
+    out = {}
+    for sig in ("SAT", "DSAT"):
+        pred = [r[key].sat if sig == "SAT" else r[key].dsat for r in turns]
+        gold = [_silver_gold(r, sig) for r in turns]
+        out[sig] = binary_scores(pred, gold)
+    return out
+
+
+def _print_model(res: dict) -> None:
+    m = res["run"]
+    composition = ", ".join(f"{k} {v}" for k, v in res["composition"].items())
+    print(
+        f"\n7. Model detector ({m['engine']}: {m['model']}) vs lexical on the SAME slice of the"
+        f" LLM-Rubric SILVER turns ({m['turns']} turns, seed {res['seed']}, stratified: {composition};"
+        " balanced, not the natural mix, so precision here is higher than on all turns)"
+    )
+    print(
+        "   the pipeline's detect stage: detect prompt, JSON schema, parsing, retries, evidence check"
+    )
+    print(
+        f"{'detector':<9} {'signal':<5} {'n':>6} {'gold+':>6} {'pred+':>6} {'prec':>6} {'recall':>6} {'F1':>6} {'kappa':>6}"
+    )
+    for name in ("model", "lexical"):
+        for sig, s in res[name].items():
+            print(
+                f"{name:<9} {sig:<5} {s['n']:>6} {s['gold_pos']:>6} {s['pred_pos']:>6} {s['precision']:>6.3f} {s['recall']:>6.3f} {s['f1']:>6.3f} {s['kappa']:>6.3f}"
+            )
+    errs = ", ".join(f"{k} {v}" for k, v in sorted(m["error_rows"].items())) or "none"
+    print(
+        f"   answers: {m['valid']} valid of {m['turns']}; error rows {m['error_share']:.3f}"
+        f" (invalid after retries {m['invalid_share']:.3f}; by kind: {errs}); error rows count as no signal"
+    )
+    print(
+        f"   evidence not a quote of the user turn (cleared): {m['evidence_not_quoted']} of the"
+        f" {m['evidence_given']} valid answers that gave evidence ({m['evidence_not_quoted_share']:.3f})"
+    )
+    first = m["first_result_s"]
+    print(
+        f"   wall: {m['stage_s']:.1f} s detect stage (first result after"
+        f" {first if first is None else round(first, 1)} s: engine start + first batch; {m['plans']} plans)"
+        f" + {m['ray_init_s']:.1f} s ray.init; {m['model_requests']} requests,"
+        f" {m['tokens_in']:,} prompt + {m['tokens_out']:,} output tokens (all attempts),"
+        f" {(m['tokens_in'] + m['tokens_out']) / m['stage_s']:,.0f} tokens/s over the stage"
+    )
+
 
 def _detect(rows: list[dict], detector: Callable[[dict], Any] = lexical_detector) -> float:
     """Label every row: ``det`` from the detector under test, ``lex`` (prefilter) from lexical."""
@@ -464,6 +677,88 @@ def _detect(rows: list[dict], detector: Callable[[dict], Any] = lexical_detector
     for r in rows:
         r["det"] = r["lex"] if detector is lexical_detector else detector(r)
     return len(rows) / elapsed if elapsed else 0.0
+
+
+def _print_uss(res_uss: dict, speed: float, wild_speed: float, ref: float) -> None:
+    print(
+        f"Throughput: {speed:,.0f} turns/s on USS turns, {wild_speed:,.0f} turns/s on WildChat follow-ups (one process, with context)"
+    )
+    print(
+        f"  (machine speed for comparison: {ref:,.0f} searches/s of one trivial regex on a short string;"
+    )
+    print(
+        "   the detector's rate scales with it, so compare runs on different machines through this figure)\n"
+    )
+    print("1. USS, per signal (gold from the median crowd rating)")
+    print(
+        f"{'corpus':<8} {'signal':<5} {'n':>6} {'gold+':>6} {'pred+':>6} {'prec':>6} {'recall':>6} {'F1':>6} {'kappa':>6}"
+    )
+    for name, sigs in res_uss["signals"].items():
+        for sig, m in sigs.items():
+            print(
+                f"{name:<8} {sig:<5} {m['n']:>6} {m['gold_pos']:>6} {m['pred_pos']:>6} {m['precision']:>6.3f} {m['recall']:>6.3f} {m['f1']:>6.3f} {m['kappa']:>6.3f}"
+            )
+
+
+def _print_wildchat(res_wild: dict) -> None:
+    print(
+        "\n2. WildChat follow-ups: firing rate (tuples: o_oracle with the previous request from x and"
+    )
+    print("   y_gpt4 as response; olmo: each tier's own follow-up text, silver LLM tier)")
+    print(f"{'group':<28} {'n':>5} {'DSAT':>6} {'SAT':>6} {'any':>6} {'cand.':>6}")
+    for tier, m in res_wild.items():
+        if not tier.startswith("_"):
+            print(
+                f"{tier:<28} {m['n']:>5} {m['dsat_rate']:>6.3f} {m['sat_rate']:>6.3f} {m['any_rate']:>6.3f} {m['candidate_rate']:>6.3f}"
+            )
+    print(
+        "categories fired on the 500 tuples: "
+        + ", ".join(f"{c} {n}" for c, n in res_wild["_categories"].items())
+    )
+    print(
+        f"(olmo rows sharing a key with the tuples, classified with context: {res_wild['_olmo_rows_with_tuple_context']})"
+    )
+
+
+def _print_uss_prefilter(res_uss: dict, res_wild: dict) -> bool:
+    print(
+        "\n3. Prefilter role on USS: share of turns passed on vs recall of labelled feedback turns"
+    )
+    print(
+        "   (target recall >= 0.90 while passing <= 60%, an earlier USS target was 40%; only turns that follow a system response,"
+    )
+    print("   as prepare's candidate turns: the first user turn of a dialogue reacts to nothing)")
+    print(f"{'corpus':<8} {'turns':>6} {'passed':>7} {'recall':>7} {'rec SAT':>8} {'rec DSAT':>9}")
+    for name, m in res_uss["prefilter"].items():
+        print(
+            f"{name:<8} {m['turns']:>6} {m['passed_share']:>7.3f} {m['recall_feedback']:>7.3f} {m['recall_sat']:>8.3f} {m['recall_dsat']:>9.3f}"
+        )
+    print(
+        f"   trade-off over the score threshold (default {PREFILTER_THRESHOLD}, chosen on the"
+        f" LLM-Rubric dev split; score levels from tune = {'+'.join(TUNE)}, held out ="
+        f" {'+'.join(HELD_OUT)}): passed / recall"
+    )
+    curves = res_uss["prefilter_curve"]
+    print(f"     {'threshold':>9} " + " ".join(f"{k:>15}" for k in curves) + "  WildChat passed")
+    wc = {p["threshold"]: p["passed_share"] for p in res_wild.get("_curve", [])}
+    for i, th in enumerate(THRESHOLDS):
+        cells = " ".join(
+            f"{c[i]['passed_share']:>7.3f}/{c[i]['recall_feedback']:<7.3f}" for c in curves.values()
+        )
+        print(f"     {th:>9.2f} {cells}  {wc.get(th, 0.0):>7.3f}")
+    overall = res_uss["prefilter"]["overall"]
+    met = (
+        overall["recall_feedback"] >= PREFILTER_TARGET[0]
+        and overall["passed_share"] <= PREFILTER_TARGET[1]
+    )
+    print(
+        f"   overall target (<= {PREFILTER_TARGET[1]:.0%} passed) {'MET' if met else 'NOT MET'}: recall {overall['recall_feedback']:.3f}, passed {overall['passed_share']:.3f}"
+    )
+    if res_wild:
+        print(
+            f"   on the 500 WildChat follow-ups (all pre-selected as informative) it passes {res_wild['tuples (500, with context)']['candidate_rate']:.3f}"
+        )
+    return met
 
 
 def _print_silver(res: dict, n_labelled: int) -> None:
@@ -555,27 +850,83 @@ def main(argv: list[str] | None = None) -> int:
         default="lexical",
         help="Detector under test (the prefilter figures always come from the lexical score).",
     )
+    ap.add_argument(
+        "--sets",
+        default=",".join(SETS),
+        help=f"Comma-separated data sets to report, of {', '.join(SETS)} (default: all).",
+    )
+    model = ap.add_argument_group(
+        "model detector",
+        "With --engine: also run the pipeline's detect stage with a model on a seeded, stratified"
+        " slice of the LLM-Rubric silver turns and print it beside the lexical detector on the"
+        " same slice (section 7).",
+    )
+    model.add_argument("--engine", choices=("vllm", "openai"), default=None)
+    model.add_argument(
+        "--model",
+        default=None,
+        help="vllm: a model folder or hub id ('smollm2': tests/realmodel.smollm2_dir(), the"
+        " offline SmolLM2-135M-Instruct); openai: the model name sent.",
+    )
+    model.add_argument(
+        "--base-url", default=None, help="openai: the endpoint, e.g. http://host:8000/v1"
+    )
+    model.add_argument(
+        "--limit",
+        type=int,
+        default=MODEL_SLICE_DEFAULT,
+        help=f"Silver turns in the slice (default {MODEL_SLICE_DEFAULT}).",
+    )
+    model.add_argument("--seed", type=int, default=MODEL_SLICE_SEED, help="Seed of the slice.")
+    model.add_argument(
+        "--device",
+        choices=("auto", "cpu", "gpu"),
+        default="cpu",
+        help="vllm.device (cpu: eager fp32 engine, 1 GiB KV cache, in-process engine core).",
+    )
+    model.add_argument(
+        "--max-model-len",
+        type=int,
+        default=4096,
+        help="vllm.max_model_len (default 4096, the pipeline's: the longest silver prompt is"
+        " about 2,750 SmolLM2 tokens).",
+    )
+    model.add_argument("--ray-cpus", type=int, default=4, help="ray.num_cpus of the local Ray.")
     args = ap.parse_args(argv)
     detector = DETECTORS[args.detector]
+    sets = {s.strip() for s in args.sets.split(",") if s.strip()}
+    if not sets or sets - set(SETS):
+        ap.error(f"--sets: choose from {', '.join(SETS)}")
+    if args.engine and not args.model:
+        ap.error("--engine needs --model")
+    if args.engine == "openai" and not args.base_url:
+        ap.error("--engine openai needs --base-url")
+    if args.engine and "llm_rubric" not in sets:
+        ap.error("the model detector runs on the llm_rubric set: add it to --sets")
 
     uss = {
         c: load_uss(args.data / "uss" / f"{c}.txt")
         for c in USS_CORPORA
-        if (args.data / "uss" / f"{c}.txt").exists()
+        if "uss" in sets and (args.data / "uss" / f"{c}.txt").exists()
     }
     wild, tiered = (
         load_wildchat(args.data / "wildchat_tuples")
-        if (args.data / "wildchat_tuples").exists()
+        if "wildchat" in sets and (args.data / "wildchat_tuples").exists()
         else ([], [])
     )
     all_uss = [r for rs in uss.values() for r in rs]
-    if not all_uss:
+    if "uss" in sets and not all_uss:
         print(f"no USS data under {args.data}", file=sys.stderr)
         return 2
     rubric_dir = args.data / "llm_rubric"
     rubric, q0 = (
-        load_llm_rubric(rubric_dir) if (rubric_dir / "real_data.json").exists() else ([], {})
+        load_llm_rubric(rubric_dir)
+        if "llm_rubric" in sets and (rubric_dir / "real_data.json").exists()
+        else ([], {})
     )
+    if args.engine and not rubric:
+        print(f"no LLM-Rubric data under {rubric_dir}", file=sys.stderr)
+        return 2
     ref = reference_speed()
     speed = _detect(all_uss, detector)
     wild_speed = _detect(wild, detector) if wild else 0.0
@@ -583,107 +934,54 @@ def main(argv: list[str] | None = None) -> int:
     _detect(rubric, detector)
     res_silver = evaluate_silver(rubric) if rubric else {}
     res_conv = evaluate_conversations(rubric, q0) if rubric and q0 else {}
-    res_uss = evaluate_uss(uss)
-    res_uss["prefilter_curve"] = {
-        "tune": prefilter_curve([r for c in TUNE for r in uss.get(c, [])]),
-        "held-out": prefilter_curve([r for c in HELD_OUT for r in uss.get(c, [])]),
-        "overall": prefilter_curve(all_uss),
-    }
+    res_uss = evaluate_uss(uss) if all_uss else {}
+    if all_uss:
+        res_uss["prefilter_curve"] = {
+            "tune": prefilter_curve([r for c in TUNE for r in uss.get(c, [])]),
+            "held-out": prefilter_curve([r for c in HELD_OUT for r in uss.get(c, [])]),
+            "overall": prefilter_curve(all_uss),
+        }
     res_wild = evaluate_wildchat(wild, tiered) if wild else {}
     if wild:
         res_wild["_curve"] = wildchat_curve(wild)
+    res_model: dict = {}
+    if args.engine:
+        part = silver_slice(rubric, args.limit, args.seed)
+        res_model["seed"] = args.seed
+        res_model["composition"] = {
+            label: sum(r["gold"] == label for r in part) for label in SILVER_LABELS
+        }
+        res_model["run"] = run_model_detector(part, args)
+        res_model["model"] = evaluate_slice(part, "model")
+        res_model["lexical"] = evaluate_slice(part, "lex")
 
     print(f"Detector quality: {args.detector} (prefilter: wfcore.lexical score)\n")
     print(ATTRIBUTION + "\n")
-    print(
-        f"Throughput: {speed:,.0f} turns/s on USS turns, {wild_speed:,.0f} turns/s on WildChat follow-ups (one process, with context)"
-    )
-    print(
-        f"  (machine speed for comparison: {ref:,.0f} searches/s of one trivial regex on a short string;"
-    )
-    print(
-        "   the detector's rate scales with it, so compare runs on different machines through this figure)\n"
-    )
-    print("1. USS, per signal (gold from the median crowd rating)")
-    print(
-        f"{'corpus':<8} {'signal':<5} {'n':>6} {'gold+':>6} {'pred+':>6} {'prec':>6} {'recall':>6} {'F1':>6} {'kappa':>6}"
-    )
-    for name, sigs in res_uss["signals"].items():
-        for sig, m in sigs.items():
-            print(
-                f"{name:<8} {sig:<5} {m['n']:>6} {m['gold_pos']:>6} {m['pred_pos']:>6} {m['precision']:>6.3f} {m['recall']:>6.3f} {m['f1']:>6.3f} {m['kappa']:>6.3f}"
-            )
+    if res_uss:
+        _print_uss(res_uss, speed, wild_speed, ref)
     if res_wild:
-        print(
-            "\n2. WildChat follow-ups: firing rate (tuples: o_oracle with the previous request from x and"
-        )
-        print("   y_gpt4 as response; olmo: each tier's own follow-up text, silver LLM tier)")
-        print(f"{'group':<28} {'n':>5} {'DSAT':>6} {'SAT':>6} {'any':>6} {'cand.':>6}")
-        for tier, m in res_wild.items():
-            if not tier.startswith("_"):
-                print(
-                    f"{tier:<28} {m['n']:>5} {m['dsat_rate']:>6.3f} {m['sat_rate']:>6.3f} {m['any_rate']:>6.3f} {m['candidate_rate']:>6.3f}"
-                )
-        print(
-            "categories fired on the 500 tuples: "
-            + ", ".join(f"{c} {n}" for c, n in res_wild["_categories"].items())
-        )
-        print(
-            f"(olmo rows sharing a key with the tuples, classified with context: {res_wild['_olmo_rows_with_tuple_context']})"
-        )
-    print(
-        "\n3. Prefilter role on USS: share of turns passed on vs recall of labelled feedback turns"
-    )
-    print(
-        "   (target recall >= 0.90 while passing <= 60%, an earlier USS target was 40%; only turns that follow a system response,"
-    )
-    print("   as prepare's candidate turns: the first user turn of a dialogue reacts to nothing)")
-    print(f"{'corpus':<8} {'turns':>6} {'passed':>7} {'recall':>7} {'rec SAT':>8} {'rec DSAT':>9}")
-    for name, m in res_uss["prefilter"].items():
-        print(
-            f"{name:<8} {m['turns']:>6} {m['passed_share']:>7.3f} {m['recall_feedback']:>7.3f} {m['recall_sat']:>8.3f} {m['recall_dsat']:>9.3f}"
-        )
-    print(
-        f"   trade-off over the score threshold (default {PREFILTER_THRESHOLD}, chosen on the"
-        f" LLM-Rubric dev split; score levels from tune = {'+'.join(TUNE)}, held out ="
-        f" {'+'.join(HELD_OUT)}): passed / recall"
-    )
-    curves = res_uss["prefilter_curve"]
-    print(f"     {'threshold':>9} " + " ".join(f"{k:>15}" for k in curves) + "  WildChat passed")
-    wc = {p["threshold"]: p["passed_share"] for p in res_wild.get("_curve", [])}
-    for i, th in enumerate(THRESHOLDS):
-        cells = " ".join(
-            f"{c[i]['passed_share']:>7.3f}/{c[i]['recall_feedback']:<7.3f}" for c in curves.values()
-        )
-        print(f"     {th:>9.2f} {cells}  {wc.get(th, 0.0):>7.3f}")
-    overall = res_uss["prefilter"]["overall"]
-    met = (
-        overall["recall_feedback"] >= PREFILTER_TARGET[0]
-        and overall["passed_share"] <= PREFILTER_TARGET[1]
-    )
-    print(
-        f"   overall target (<= {PREFILTER_TARGET[1]:.0%} passed) {'MET' if met else 'NOT MET'}: recall {overall['recall_feedback']:.3f}, passed {overall['passed_share']:.3f}"
-    )
-    if wild:
-        print(
-            f"   on the 500 WildChat follow-ups (all pre-selected as informative) it passes {res_wild['tuples (500, with context)']['candidate_rate']:.3f}"
-        )
+        _print_wildchat(res_wild)
+    met = None
+    if res_uss:
+        met = _print_uss_prefilter(res_uss, res_wild)
     if res_silver:
         _print_silver(res_silver, sum(r["gold"] is not None for r in rubric))
     if res_conv:
         _print_conversations(res_conv)
-    sets = {"USS overall": res_uss["prefilter"]["overall"]}
+    if res_model:
+        _print_model(res_model)
+    targets_in = {"USS overall": res_uss["prefilter"]["overall"]} if res_uss else {}
     if res_silver:
         at_default = next(
             p for p in res_silver["curve"]["all"] if p["threshold"] == PREFILTER_THRESHOLD
         )
-        sets["llm_rubric silver (all)"] = at_default
+        targets_in["llm_rubric silver (all)"] = at_default
     print(
         f"\nPrefilter target (recall >= {PREFILTER_TARGET[0]:.2f} of labelled SAT/DSAT turns while passing"
         f" <= {PREFILTER_TARGET[1]:.0%}) at the default threshold {PREFILTER_THRESHOLD}:"
     )
     targets = {}
-    for name, m in sets.items():
+    for name, m in targets_in.items():
         ok = (
             m["recall_feedback"] >= PREFILTER_TARGET[0] and m["passed_share"] <= PREFILTER_TARGET[1]
         )
@@ -710,6 +1008,7 @@ def main(argv: list[str] | None = None) -> int:
             "llm_rubric_silver": res_silver,
             "llm_rubric_conversations": res_conv,
             "prefilter_target_60": targets,
+            "model_detector_slice": res_model,
         }
         args.json.write_text(json.dumps(figures, indent=2), encoding="utf-8")
     return 0
