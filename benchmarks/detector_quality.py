@@ -1,6 +1,9 @@
 """Quality of the lexical rubric detector (wfcore.lexical) on real, third-party labelled data.
 
     .venv/bin/python benchmarks/detector_quality.py [--data ../shared/data] [--json OUT]
+        [--sets uss,wildchat,llm_rubric]
+        [--engine vllm --model PATH|smollm2 [--device cpu|gpu|auto] | --engine openai
+         --base-url URL --model NAME] [--limit 60] [--seed 0]
 
 Prints:
 1. USS (human satisfaction ratings): precision, recall, F1 and Cohen's kappa per signal
@@ -17,6 +20,14 @@ Prints:
    while passing <= 60% of turns on real LLM chats).
 6. LLM-Rubric conversation level against the users' own overall rating Q0 (1-4): DSAT rate of
    conversations rated 1-2 vs rated 4, and Spearman of predicted satisfaction with Q0.
+7. With ``--engine``: the model detector, i.e. the pipeline's own detect stage (``jobs.detect``:
+   the detect prompt, its JSON schema, parsing, retries and the evidence-quote check) through the
+   pipeline's engine path (``wfcore.engine``: Ray Data + vLLM, or the OpenAI-compatible HTTP
+   engine), on a seeded slice of the silver turns stratified by label (``--limit``, default 60:
+   20 SAT / 20 DSAT / 20 neutral; 0: all of them), beside the lexical detector on the same slice:
+   P/R/F1/kappa, invalid answers and error rows, evidence that is not a quote, wall time and
+   tokens. ``--model smollm2`` is the offline SmolLM2-135M-Instruct (tests/realmodel.py); on
+   ``--device cpu`` (the default) the engine runs eager in fp32 with a 1 GiB KV cache.
 
 The detector under test is pluggable (``DETECTORS``: a function turn -> object with ``sat``,
 ``dsat``, ``sat_categories``, ``dsat_categories``); the prefilter figures always come from the
@@ -461,13 +472,16 @@ SILVER_LABELS = ("SAT", "DSAT", "neutral")
 
 
 def silver_slice(turns: list[dict], limit: int, seed: int = MODEL_SLICE_SEED) -> list[dict]:
-    """A fixed, seeded slice of the silver-labelled turns, stratified by silver label: ``limit``
+    """Every silver-labelled turn when ``limit`` is 0 (the natural mix). Otherwise a fixed, seeded slice of the silver-labelled turns, stratified by silver label: ``limit``
     split as evenly as possible over SAT / DSAT / neutral (the remainder to neutral), each label's
     turns drawn with ``random.Random(seed)`` from the turns in file order. Balanced, not the
     natural mix (about 20% SAT, 10% DSAT), so every signal has enough positives to score; returned
     in conversation order (turns of one conversation share a prompt prefix)."""
     import random
 
+    if limit == 0:
+        picked = [r for r in turns if r["gold"] in SILVER_LABELS]
+        return sorted(picked, key=lambda r: (r["conversation_id"], r["message_index"]))
     rnd = random.Random(seed)
     per, extra = divmod(max(limit, 0), len(SILVER_LABELS))
     picked: list[dict] = []
@@ -537,12 +551,14 @@ def run_model_detector(turns: list[dict], args: argparse.Namespace) -> dict:
         # a small CPU engine: in-process engine core, a 1 GiB KV cache (tests/tinymodel.py)
         for k, v in {"VLLM_ENABLE_V1_MULTIPROCESSING": "0", "VLLM_CPU_KVCACHE_SPACE": "1"}.items():
             os.environ.setdefault(k, v)
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     if args.engine == "vllm" and args.model == "smollm2":
         from tests.realmodel import smollm2_dir
 
         args.model = smollm2_dir()
+    if args.engine == "vllm" and os.path.isdir(args.model):
+        # a local folder needs no hub (a hub id such as meta-llama/... on a GPU machine does)
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     import ray
 
     from jobs.rayrt import init_ray
@@ -586,10 +602,13 @@ def run_model_detector(turns: list[dict], args: argparse.Namespace) -> dict:
         ray.shutdown()
     feedback = run.table("feedback").read(FEEDBACK).to_pylist()
     errors: Counter[str] = Counter()
+    attempts: Counter[int] = Counter()
+    base_seed = cfg.detect.sampling.seed
     for row in feedback:
         by_id[row["turn_id"]]["model"] = ModelDetection(row)
         if row["error"]:
             errors[row["error"].split(":", 1)[0]] += 1
+        attempts[final_attempt(row, base_seed)] += 1
     missing = [tid for tid, r in by_id.items() if "model" not in r]
     if missing:
         raise RuntimeError(f"detect returned no row for {len(missing)} of {len(by_id)} turns")
@@ -611,6 +630,11 @@ def run_model_detector(turns: list[dict], args: argparse.Namespace) -> dict:
         "evidence_not_quoted": not_quoted,
         "evidence_not_quoted_share": not_quoted / with_evidence if with_evidence else 0.0,
         "model_requests": int(rec.get("model_requests", 0)),
+        "rows_by_final_attempt": {str(k + 1): attempts[k] for k in sorted(attempts)},
+        "first_answer_invalid": sum(n for k, n in attempts.items() if k > 0),
+        "answers": sum((k + 1) * n for k, n in attempts.items()),
+        "answers_invalid": sum(k * n for k, n in attempts.items())
+        + errors.get("invalid_output", 0),
         "tokens_in": int(rec.get("tokens_in", 0)),
         "tokens_out": int(rec.get("tokens_out", 0)),
         "ray_init_s": ray_init,
@@ -618,6 +642,14 @@ def run_model_detector(turns: list[dict], args: argparse.Namespace) -> dict:
         "first_result_s": rec.get("engine_first_result_s"),
         "plans": rec.get("engine_plans"),
     }
+
+
+def final_attempt(row: dict, base_seed: int) -> int:
+    """0-based attempt of a detect row's final answer, from its lineage: attempt k is sampled with
+    seed ``base_seed + k`` (``wfcore.engine.sampling_dict``), so seed - base is the number of
+    earlier answers that were invalid (retried)."""
+    seed = json.loads(row["sampling"] or "{}").get("seed", base_seed)
+    return max(int(seed) - int(base_seed), 0)
 
 
 def evaluate_slice(turns: list[dict], key: str) -> dict[str, dict]:
@@ -633,10 +665,15 @@ def evaluate_slice(turns: list[dict], key: str) -> dict[str, dict]:
 def _print_model(res: dict) -> None:
     m = res["run"]
     composition = ", ".join(f"{k} {v}" for k, v in res["composition"].items())
+    how = (
+        f"seed {res['seed']}, stratified: {composition}; balanced, not the natural mix, so"
+        " precision here is higher than on all turns"
+        if res.get("stratified", True)
+        else f"every silver turn, the natural mix: {composition}"
+    )
     print(
-        f"\n7. Model detector ({m['engine']}: {m['model']}) vs lexical on the SAME slice of the"
-        f" LLM-Rubric SILVER turns ({m['turns']} turns, seed {res['seed']}, stratified: {composition};"
-        " balanced, not the natural mix, so precision here is higher than on all turns)"
+        f"\n7. Model detector ({m['engine']}: {m['model']}) vs lexical on the SAME"
+        f" LLM-Rubric SILVER turns ({m['turns']} turns, {how})"
     )
     print(
         "   the pipeline's detect stage: detect prompt, JSON schema, parsing, retries, evidence check"
@@ -650,9 +687,16 @@ def _print_model(res: dict) -> None:
                 f"{name:<9} {sig:<5} {s['n']:>6} {s['gold_pos']:>6} {s['pred_pos']:>6} {s['precision']:>6.3f} {s['recall']:>6.3f} {s['f1']:>6.3f} {s['kappa']:>6.3f}"
             )
     errs = ", ".join(f"{k} {v}" for k, v in sorted(m["error_rows"].items())) or "none"
+    first_bad = m["first_answer_invalid"] / m["turns"]
     print(
-        f"   answers: {m['valid']} valid of {m['turns']}; error rows {m['error_share']:.3f}"
-        f" (invalid after retries {m['invalid_share']:.3f}; by kind: {errs}); error rows count as no signal"
+        f"   answers: first answer invalid (schema/consistency check) on {m['first_answer_invalid']} of"
+        f" {m['turns']} turns ({first_bad:.3f}), retried with a fresh seed; {m['answers_invalid']} of"
+        f" {m['answers']} answers invalid over all attempts; turns by attempt of the final answer:"
+        f" {', '.join(f'{k}: {n}' for k, n in m['rows_by_final_attempt'].items())}"
+    )
+    print(
+        f"   error rows after retries: {m['turns'] - m['valid']} of {m['turns']} ({m['error_share']:.3f};"
+        f" invalid {m['invalid_share']:.3f}; by kind: {errs}); an error row counts as no signal"
     )
     print(
         f"   evidence not a quote of the user turn (cleared): {m['evidence_not_quoted']} of the"
@@ -660,11 +704,11 @@ def _print_model(res: dict) -> None:
     )
     first = m["first_result_s"]
     print(
-        f"   wall: {m['stage_s']:.1f} s detect stage (first result after"
-        f" {first if first is None else round(first, 1)} s: engine start + first batch; {m['plans']} plans)"
-        f" + {m['ray_init_s']:.1f} s ray.init; {m['model_requests']} requests,"
-        f" {m['tokens_in']:,} prompt + {m['tokens_out']:,} output tokens (all attempts),"
-        f" {(m['tokens_in'] + m['tokens_out']) / m['stage_s']:,.0f} tokens/s over the stage"
+        f"   wall: {m['stage_s']:.1f} s detect stage ({m['plans']} plans, one engine start each: the"
+        f" first answer and each retry round; time to each plan's first result, summed:"
+        f" {first if first is None else round(first, 1)} s) + {m['ray_init_s']:.1f} s ray.init;"
+        f" {m['model_requests']} turns, {m['tokens_in']:,} prompt + {m['tokens_out']:,} output tokens"
+        f" (all attempts), {(m['tokens_in'] + m['tokens_out']) / m['stage_s']:,.0f} tokens/s over the stage"
     )
 
 
@@ -875,7 +919,7 @@ def main(argv: list[str] | None = None) -> int:
         "--limit",
         type=int,
         default=MODEL_SLICE_DEFAULT,
-        help=f"Silver turns in the slice (default {MODEL_SLICE_DEFAULT}).",
+        help=f"Silver turns in the slice (default {MODEL_SLICE_DEFAULT}; 0: all 572, the natural mix).",
     )
     model.add_argument("--seed", type=int, default=MODEL_SLICE_SEED, help="Seed of the slice.")
     model.add_argument(
@@ -948,6 +992,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.engine:
         part = silver_slice(rubric, args.limit, args.seed)
         res_model["seed"] = args.seed
+        res_model["stratified"] = args.limit != 0
         res_model["composition"] = {
             label: sum(r["gold"] == label for r in part) for label in SILVER_LABELS
         }

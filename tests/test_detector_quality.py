@@ -100,3 +100,21 @@ def test_model_detector_arguments_are_checked_before_anything_runs(argv):
     with pytest.raises(SystemExit) as e:
         dq.main(argv)
     assert e.value.code == 2
+
+
+def test_final_attempt_comes_from_the_lineage_seed_of_the_retries():
+    import json
+
+    from wfcore.config import SamplingConfig
+    from wfcore.engine import sampling_dict
+
+    s = SamplingConfig(seed=5)
+    for attempt in range(3):
+        row = {"sampling": json.dumps(sampling_dict(s, attempt))}
+        assert dq.final_attempt(row, 5) == attempt
+
+
+def test_limit_zero_takes_every_silver_turn_in_the_natural_mix():
+    turns = _turns()
+    part = dq.silver_slice(turns, 0)
+    assert Counter(r["gold"] for r in part) == {"SAT": 40, "DSAT": 20, "neutral": 100}
