@@ -144,9 +144,8 @@ def _convert(batch: pa.RecordBatch, layout: Layout, uri: str, first_row: int, ma
     role = pc.struct_field(flat, "role")
     content = pc.struct_field(flat, "content")
     msg_ok = pc.and_(flat.is_valid(), pc.is_in(role, value_set=pa.array(ROLES, role.type)))
-    msg_ok = pc.and_(
-        msg_ok, pc.less_equal(pc.utf8_length(content), max_chars)
-    )  # null content: per record
+    # null content fails here (null length): the per-record path keeps it as an empty message
+    msg_ok = pc.and_(msg_ok, pc.less_equal(pc.utf8_length(content), max_chars))
     msg_ok = pc.fill_null(msg_ok, False).to_numpy(zero_copy_only=False)
     filled = pc.fill_null(pc.match_substring_regex(content, _NOT_BLANK), False).to_numpy(
         zero_copy_only=False
@@ -154,6 +153,7 @@ def _convert(batch: pa.RecordBatch, layout: Layout, uri: str, first_row: int, ma
     is_user = pc.fill_null(pc.equal(role, "user"), False).to_numpy(zero_copy_only=False)
     bad = _by_row(parents, ~msg_ok, n)
     users = _by_row(parents, msg_ok & is_user & filled, n)
+    empties_all = _by_row(parents, ~filled, n)
     id_ok = pc.fill_null(pc.match_substring_regex(cid, "[0-9A-Za-z]"), False).to_numpy(
         zero_copy_only=False
     )
@@ -184,8 +184,7 @@ def _convert(batch: pa.RecordBatch, layout: Layout, uri: str, first_row: int, ma
         ),
         type=schema.MESSAGES,
     )
-    blank = pc.invert(pc.match_substring_regex(pc.struct_field(flat, "content"), _NOT_BLANK))
-    empties = _by_row(parents, blank.to_numpy(zero_copy_only=False), n)
+    empties = empties_all[good]
     flagged, cats_json = _moderation(_col(sub, "openai_moderation"), n)
     rows = pa.array(good + first_row, pa.int64())
     cols = {
