@@ -100,8 +100,6 @@ def _load(args) -> Config:  # noqa: F821
 
 def preflight(cfg) -> None:
     """Cheap checks that fail before Ray or Spark start: input readable, model paths exist."""
-    import os
-
     from wfcore import storage
     from wfcore.config import ConfigError
 
@@ -114,19 +112,10 @@ def preflight(cfg) -> None:
         raise ConfigError(f"input '{uri}' is not readable: {type(e).__name__}: {e}") from None
     if not files:
         raise ConfigError(f"input '{uri}' has no files (config key `input`)")
-    engines = cfg.model_engines()
-    if "vllm" in engines:
-        m = cfg.vllm.model
-        if not m:
-            raise ConfigError("config key 'vllm.model' is required when a stage uses engine 'vllm'")
-        looks_local = m.startswith((".", "/", "~")) or os.sep in m and not m.count("/") == 1
-        if looks_local and not os.path.exists(os.path.expanduser(m)):
-            raise ConfigError(f"config key 'vllm.model': model path does not exist: {m}")
-    if "openai" in engines:
-        if not cfg.openai.base_url:
-            raise ConfigError("config key 'openai.base_url' is required when a stage uses engine 'openai'")
-        if not cfg.openai.model:
-            raise ConfigError("config key 'openai.model' is required when a stage uses engine 'openai'")
+    from wfcore.engines import engine_spec
+
+    for name in sorted(cfg.model_engines()):
+        engine_spec(cfg, name)  # raises ConfigError naming the missing key
 
 
 def _status(run_dir: str, as_json: bool) -> int:

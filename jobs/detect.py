@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from wfcore import lexical
 from wfcore.config import Config
-from wfcore.engine import engine_spec
+from wfcore.engines import engine_spec
 from wfcore.outputs import detect_schema, is_quote_of, parse_detection
 from wfcore.prompts import format_context, prompt_version, render, truncate_oldest
 from wfcore.schema import FEEDBACK, TURNS
@@ -25,7 +25,7 @@ PREFILTER = "lexical-prefilter"
 
 
 def fingerprint_parts(cfg: Config) -> dict:
-    parts: dict = {"detect": cfg.detect.model_dump(mode="json")}
+    parts: dict = {"detect": section_parts(cfg, "detect")}
     if cfg.detect.engine == LEXICAL or cfg.detect.prefilter == "prefilter":
         parts["lexical"] = lexical_version()
     if cfg.detect.engine != LEXICAL:
@@ -34,12 +34,19 @@ def fingerprint_parts(cfg: Config) -> dict:
     return parts
 
 
-def engine_parts(cfg: Config, kind: str) -> dict:
-    """The engine settings that change model answers (not throughput knobs)."""
-    if kind == "vllm":
-        v = cfg.vllm
-        return {"model": v.model, "max_model_len": v.max_model_len, "backend": v.structured_output_backend}
-    return {"model": cfg.openai.model, "base_url": cfg.openai.base_url}
+def section_parts(cfg: Config, section: str) -> dict:
+    """A model stage's config section for its fingerprint; the engine appears by kind, not by
+    name (its settings come in through ``engine_parts``), so renaming an engine recomputes nothing."""
+    parts = getattr(cfg, section).model_dump(mode="json")
+    name = cfg.stage_engine(section)
+    if name is not None:
+        parts["engine"] = engine_spec(cfg, name, check=False).kind
+    return parts
+
+
+def engine_parts(cfg: Config, name: str) -> dict:
+    """The settings of engine ``name`` that change model answers (not throughput knobs)."""
+    return engine_spec(cfg, name, check=False).fingerprint_parts()
 
 
 def lexical_version() -> str:

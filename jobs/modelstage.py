@@ -22,7 +22,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from wfcore import engine as engines
+from wfcore import engines
 from wfcore.config import SamplingConfig
 from wfcore.schema import to_table
 from wfcore.storage import Dataset
@@ -300,6 +300,7 @@ def run_sharded(
         engine_plans=timings.get("plans", 0),
         engine_first_result_s=round(timings.get("first_result_s", 0.0), 2),
         engine=spec.kind if spec else "none",
+        engine_name=spec.name if spec else None,
         model=spec.model_id if spec else None,
         prompt_version=stage.prompt_version,
     )

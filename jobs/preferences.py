@@ -10,21 +10,21 @@ Feedback rows without a signal, or whose detection failed, are counted as reject
 from __future__ import annotations
 
 from wfcore.config import Config
-from wfcore.engine import engine_spec
+from wfcore.engines import engine_spec
 from wfcore.outputs import parse_preferences, preferences_schema
 from wfcore.prompts import format_context, prompt_version, render, truncate_oldest
 from wfcore.schema import FEEDBACK, PREFERENCES, TURNS
 
 from . import modelstage
 from .context import StageContext
-from .detect import engine_parts
+from .detect import engine_parts, section_parts
 from .modelstage import ModelStage, ShardWork, lineage
 
 EXTRACT = "extract"
 
 
 def fingerprint_parts(cfg: Config) -> dict:
-    parts = {"preferences": cfg.preferences.model_dump(mode="json")}
+    parts = {"preferences": section_parts(cfg, "preferences")}
     if cfg.preferences.engine == EXTRACT:
         parts["extract"] = extract_version()
     else:

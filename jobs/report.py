@@ -537,14 +537,11 @@ def build_report(rd: RunDir, cfg: Config) -> dict:
         }
         tokens_in += int(r.get("tokens_in", 0) or 0)
         tokens_out += int(r.get("tokens_out", 0) or 0)
-        engine = getattr(getattr(cfg, s, None), "engine", None)
-        if s in MODEL_STAGES and engine == "vllm":
+        engine = cfg.stage_engine(s) if s in MODEL_STAGES else None
+        conf = cfg.engine_config(engine) if engine else None
+        if conf is not None and getattr(conf, "kind", engine) == "vllm":
             gpu_hours += (
-                secs
-                * cfg.vllm.concurrency
-                * cfg.vllm.tensor_parallel_size
-                * cfg.report.gpus_per_replica
-                / 3600
+                secs * conf.concurrency * conf.tensor_parallel_size * cfg.report.gpus_per_replica / 3600
             )
     price = cfg.report.price_per_million_tokens
     api_cost = tokens_in / 1e6 * price.get("input", 0.0) + tokens_out / 1e6 * price.get(

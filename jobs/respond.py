@@ -11,21 +11,21 @@ Output ``RUN/responses/``; rows_in/rows_out count turns, ``output_rows`` counts 
 from __future__ import annotations
 
 from wfcore.config import Config
-from wfcore.engine import engine_spec
+from wfcore.engines import engine_spec
 from wfcore.outputs import parse_response
 from wfcore.prompts import prompt_version, render, truncate_history
 from wfcore.schema import PREFERENCES, RESPONSES, TURNS
 
 from . import modelstage
 from .context import StageContext
-from .detect import engine_parts
+from .detect import engine_parts, section_parts
 from .modelstage import ModelStage, ShardWork
 
 VARIANTS = {"preferred": "respond", "unconditioned": "respond_unconditioned"}
 
 
 def fingerprint_parts(cfg: Config) -> dict:
-    parts = {"respond": cfg.respond.model_dump(mode="json")}
+    parts = {"respond": section_parts(cfg, "respond")}
     if cfg.respond.engine != "none":
         parts["prompt_version"] = {v: prompt_version(t) for v, t in VARIANTS.items()}
         parts["engine"] = engine_parts(cfg, cfg.respond.engine)

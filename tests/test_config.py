@@ -109,3 +109,105 @@ def test_overriding_one_sampling_key_keeps_the_stage_defaults():
     assert cfg.respond.sampling.max_tokens == 24
     assert cfg.respond.sampling.temperature == 0.7
     assert load_config("default", ["detect.sampling.seed=3"]).detect.sampling.max_tokens == 128
+
+
+# ---------------------------------------------------------------- engines per role
+
+ROLES = [
+    "engines={detector: {kind: vllm, model: org/small, batch_size: 8}, "
+    "writer: {kind: openai, base_url: 'http://127.0.0.1:8000/v1', model: big}, "
+    "judge: {kind: vllm, model: org/judge, max_model_len: 8192}}",
+    "detect.engine=detector",
+    "preferences.engine=detector",
+    "respond.engine=writer",
+]
+
+
+def test_named_engines_parse_and_stages_refer_to_them_by_name():
+    from wfcore.engines import engine_spec
+
+    cfg = load_config("default", ROLES)
+    assert cfg.model_engines() == {"detector", "writer"}
+    det = engine_spec(cfg, "detector", check=False)
+    assert (det.name, det.kind, det.model_id, det.batch_size) == ("detector", "vllm", "org/small", 8)
+    writer = engine_spec(cfg, "writer")
+    assert (writer.kind, writer.model_id, writer.shards_per_plan) == ("openai", "big", 8)
+    assert engine_spec(cfg, "judge", check=False).fingerprint_parts()["max_model_len"] == 8192
+
+
+def test_single_engine_configs_map_to_an_implicit_engine_named_after_the_section():
+    from wfcore.engines import engine_spec
+
+    cfg = load_config("vllm")
+    spec = engine_spec(cfg, "vllm")
+    assert (spec.kind, spec.model_id, spec.batch_size) == ("vllm", cfg.vllm.model, cfg.vllm.batch_size)
+    spec = engine_spec(load_config("openai"), "openai")
+    assert (spec.kind, spec.model_id) == ("openai", "served-model-name")
+
+
+def test_unknown_engine_name_fails_fast_naming_the_key_and_the_choices():
+    with pytest.raises(ConfigError, match=r"config key 'respond.engine'.*'detector'.*got 'writr'"):
+        load_config("default", [*ROLES, "respond.engine=writr"])
+
+
+def test_named_engine_mistakes_name_their_key():
+    with pytest.raises(ConfigError, match=r"config key 'engines.j.model': Field required"):
+        load_config("default", ["engines={j: {kind: vllm}}"])
+    with pytest.raises(ConfigError, match=r"unknown config key 'engines.j.modle'"):
+        load_config("default", ["engines={j: {kind: vllm, model: m, modle: x}}"])
+    with pytest.raises(ConfigError, match=r"config key 'engines.j'.*'vllm', 'openai'"):
+        load_config("default", ["engines={j: {kind: tgi, model: m}}"])
+    with pytest.raises(ConfigError, match=r"'lexical' cannot name an engine"):
+        load_config("default", ["engines={lexical: {kind: vllm, model: m}}"])
+
+
+def test_stage_fingerprint_includes_its_engine_settings_but_not_throughput_knobs():
+    from jobs.pipeline import stage_parts
+
+    base = load_config("default", ROLES)
+    parts = stage_parts("detect", base)
+    assert parts["engine"]["model"] == "org/small"
+    changed = load_config("default", [*ROLES, "engines.detector.max_model_len=1024"])
+    assert stage_parts("detect", changed) != parts
+    dtype = load_config("default", [*ROLES, "engines.detector.engine_kwargs={dtype: float32}"])
+    assert stage_parts("detect", dtype) != parts
+    faster = load_config("default", [*ROLES, "engines.detector.batch_size=64", "engines.detector.concurrency=4",
+                                     "engines.detector.engine_kwargs={enforce_eager: true}"])
+    assert stage_parts("detect", faster) == parts
+    # renaming an engine does not change what it answers
+    renamed = load_config("default", [r.replace("detector", "small") for r in ROLES])
+    assert stage_parts("detect", renamed) == parts
+    # the legacy section gives the same parts as the same engine under a name
+    legacy = load_config("default", ["detect.engine=vllm", "vllm.model=org/small"])
+    assert stage_parts("detect", legacy)["engine"] == parts["engine"]
+
+
+def test_every_engine_kind_has_an_adapter_with_the_whole_interface():
+    from wfcore.config import ENGINE_KINDS
+    from wfcore.engines import ADAPTERS, EngineAdapter
+
+    assert set(ADAPTERS) == set(ENGINE_KINDS)
+    for kind, cls in ADAPTERS.items():
+        assert issubclass(cls, EngineAdapter) and cls.kind == kind
+        for hook in ("fingerprint_parts", "processor_config", "preprocess", "postprocess"):
+            assert getattr(cls, hook) is not getattr(EngineAdapter, hook), (kind, hook)
+
+
+def test_judge_of_its_own_model_warns_about_self_preference(caplog):
+    from wfcore.engines import engine_for, warn_self_preference
+
+    cfg = load_config("default", ROLES)
+    judge = engine_for(cfg, "judge")
+    with caplog.at_level("WARNING", logger="wfcore.engines"):
+        assert warn_self_preference(judge, [engine_for(cfg, "detector"), "big"]) == []
+    assert not caplog.records
+    with caplog.at_level("WARNING", logger="wfcore.engines"):
+        assert warn_self_preference(judge, ["org/judge", engine_for(cfg, "writer")]) == ["org/judge"]
+    assert "self-preference" in caplog.text
+
+
+def test_cli_names_the_missing_key_of_a_named_engine(tmp_path):
+    res = cli("check-config", "--run", str(tmp_path / "run"), "--set",
+              "engines={w: {kind: vllm, model: /no/such/model}}", "--set", "respond.engine=w")
+    assert res.returncode == 2, res.stderr
+    assert "config key 'engines.w.model': model path does not exist" in res.stderr, res.stderr

@@ -8,7 +8,7 @@ any work starts, with a one-line message naming the key.
 from __future__ import annotations
 
 import os
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, Union
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -94,6 +94,25 @@ class OpenAIConfig(Strict):
     timeout_s: float = Field(120.0, gt=0, description="Per-request timeout.")
     http_retries: int = Field(3, ge=0, description="Retries of a request that failed in transport or with 429/5xx (exponential backoff).")
     shards_per_plan: int = Field(8, ge=1, description="Turn shards sent through one Ray Data plan.")
+    cpu_stage_num_cpus: float = Field(0.25, gt=0, description="CPUs reserved per worker of the light Ray Data stages (pre/postprocess, HTTP request workers).")
+
+
+class VllmEngine(VllmConfig):
+    kind: Literal["vllm"] = Field(description="`vllm`: a vLLM engine run by Ray Data (same keys as the `vllm` section).")
+    model: str = Field(description="Local path or hub id of the model served by vLLM.")
+
+
+class OpenAIEngine(OpenAIConfig):
+    kind: Literal["openai"] = Field(description="`openai`: an OpenAI-compatible endpoint (same keys as the `openai` section).")
+    base_url: str = Field(description="OpenAI-compatible endpoint, e.g. `http://host:8000/v1`.")
+    model: str = Field(description="Model name sent in requests.")
+
+
+EngineConfig = Annotated[Union[VllmEngine, OpenAIEngine], Field(discriminator="kind")]  # noqa: UP007
+ENGINE_KINDS = ("vllm", "openai")
+LEGACY_ENGINES = ENGINE_KINDS  # `detect.engine: vllm` without `engines.vllm`: the top-level `vllm:` section
+# the model-free value(s) each stage's `engine` key accepts besides an engine name
+MODEL_FREE = {"detect": ("lexical",), "preferences": ("extract",), "respond": ("none",)}
 
 
 class SamplingConfig(Strict):
@@ -117,7 +136,7 @@ class RespondSampling(SamplingConfig):
 
 
 class DetectConfig(Strict):
-    engine: Literal["lexical", "vllm", "openai"] = Field("lexical", description="Who labels SAT/DSAT: the lexical rubric detector (no model), a vLLM engine, or an OpenAI-compatible endpoint.")
+    engine: str = Field("lexical", description="Who labels SAT/DSAT: `lexical` (the rubric detector, no model), or the name of an engine under `engines` (`vllm` / `openai` without an `engines` entry of that name: the top-level `vllm` / `openai` section).")
     prefilter: Literal["off", "prefilter"] = Field("prefilter", description="With a model engine: `prefilter` sends only turns the lexical detector flags as possible feedback; `off` sends all. The shipped model profiles (`vllm`, `openai`) set `off`: the prefilter's target (recall >= 0.90 of feedback turns while passing <= 60%) is met on LLM-Rubric silver labels but not yet on human-labelled turns (README, Measured).")
     prefilter_threshold: float = Field(0.25, ge=0, le=0.5, description="Lexical prefilter operating point: turns whose lexical score is >= this go to the model (lower: more recall, more turns passed; <= 0.5 keeps every lexical SAT/DSAT turn). See benchmarks/detector_quality.py.")
     max_context_chars: int = Field(6_000, gt=0, description="Conversation context kept in the prompt, truncated from the oldest side.")
@@ -132,14 +151,14 @@ class DetectConfig(Strict):
 
 
 class PreferencesConfig(Strict):
-    engine: Literal["extract", "vllm", "openai"] = Field("extract", description="`extract` takes preferences from the feedback turn's own words (no model); or a model engine.")
+    engine: str = Field("extract", description="`extract` takes preferences from the feedback turn's own words (no model); or the name of an engine (see `detect.engine`).")
     max_context_chars: int = Field(6_000, gt=0)
     max_retries: int = Field(2, ge=0)
     sampling: PreferencesSampling = Field(default_factory=PreferencesSampling)
 
 
 class RespondConfig(Strict):
-    engine: Literal["none", "vllm", "openai"] = Field("none", description="`none` generates nothing (pairs are harvested); or a model engine.")
+    engine: str = Field("none", description="`none` generates nothing (pairs are harvested); or the name of an engine (see `detect.engine`).")
     mode: Literal["off_policy", "on_policy"] = Field("off_policy", description="Off-policy: a strong model writes chosen. On-policy: the policy model writes chosen (with preferences) and rejected (without).")
     signals: list[Literal["DSAT", "SAT"]] = Field(default_factory=lambda: ["DSAT"], description="Turns to generate for. SAT turns need on-policy mode to form pairs.")
     max_context_chars: int = Field(12_000, gt=0)
@@ -253,8 +272,9 @@ class Config(Strict):
     respond: RespondConfig = Field(default_factory=RespondConfig)
     assemble: AssembleConfig = Field(default_factory=AssembleConfig)
     evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
-    vllm: VllmConfig = Field(default_factory=VllmConfig)
-    openai: OpenAIConfig = Field(default_factory=OpenAIConfig)
+    engines: dict[str, EngineConfig] = Field(default_factory=dict, description="Named engines that stages refer to by name (`detect.engine: detector`), e.g. `{detector: {kind: vllm, model: ...}, judge: {kind: openai, base_url: ..., model: ...}}`; each takes the keys of the `vllm` or `openai` section, by `kind`.")
+    vllm: VllmConfig = Field(default_factory=VllmConfig, description="The engine named `vllm` when `engines` has no entry of that name (single-engine configs).")
+    openai: OpenAIConfig = Field(default_factory=OpenAIConfig, description="The engine named `openai` when `engines` has no entry of that name.")
     ray: RayConfig = Field(default_factory=RayConfig)
     report: ReportConfig = Field(default_factory=ReportConfig)
 
@@ -265,9 +285,54 @@ class Config(Strict):
             raise ValueError("must not be empty")
         return v
 
+    @field_validator("engines")
+    @classmethod
+    def _engine_names(cls, v: dict) -> dict:
+        free = {x for xs in MODEL_FREE.values() for x in xs}
+        for name in v:
+            if name in free or not name.strip():
+                raise ValueError(f"{name!r} cannot name an engine (reserved for a model-free stage)")
+        return v
+
+    @model_validator(mode="after")
+    def _stage_engines_exist(self) -> Config:
+        for section, free in MODEL_FREE.items():
+            sec = getattr(self, section, None)
+            name = getattr(sec, "engine", None)
+            if name is None or name in free or name in self.engines or name in LEGACY_ENGINES:
+                continue
+            choices = [*free, *LEGACY_ENGINES, *sorted(self.engines)]
+            listed = ", ".join(repr(c) for c in choices[:-1]) + f" or {choices[-1]!r}"
+            raise ValueError(
+                f"config key '{section}.engine': input should be {listed} (a name defined under 'engines'), got {name!r}"
+            )
+        return self
+
+    def stage_engine(self, section: str) -> str | None:
+        """The engine name ``section`` (detect, preferences, respond, ...) uses; None if model-free."""
+        name = getattr(self, section).engine
+        return None if name in MODEL_FREE.get(section, ()) else name
+
     def model_engines(self) -> set[str]:
-        used = {self.detect.engine, self.preferences.engine, self.respond.engine}
-        return used & {"vllm", "openai"}
+        """Names of the engines the stages use (model-free values excluded)."""
+        return {n for s in MODEL_FREE if hasattr(self, s) and (n := self.stage_engine(s))}
+
+    def engine_config(self, name: str) -> VllmEngine | OpenAIEngine | VllmConfig | OpenAIConfig:
+        """The settings of engine ``name``: ``engines[name]``, else the legacy top-level section."""
+        if name in self.engines:
+            return self.engines[name]
+        if name == "vllm":
+            return self.vllm
+        if name == "openai":
+            if "cpu_stage_num_cpus" not in self.openai.model_fields_set and "cpu_stage_num_cpus" in self.vllm.model_fields_set:
+                # before engines had their own, `vllm.cpu_stage_num_cpus` sized the HTTP stages too
+                return self.openai.model_copy(update={"cpu_stage_num_cpus": self.vllm.cpu_stage_num_cpus})
+            return self.openai
+        raise ConfigError(f"no engine named {name!r} (define it under 'engines')")
+
+    def engine_key(self, name: str) -> str:
+        """The config key prefix of engine ``name`` (``engines.NAME`` or the legacy section)."""
+        return f"engines.{name}" if name in self.engines else name
 
 
 class ConfigError(ValueError):
@@ -277,8 +342,13 @@ class ConfigError(ValueError):
 def _format_error(err: ValidationError) -> str:
     parts = []
     for e in err.errors():
-        key = ".".join(str(p) for p in e["loc"])
-        if e["type"] == "extra_forbidden":
+        loc = list(e["loc"])
+        if len(loc) >= 3 and loc[0] == "engines" and loc[2] in ENGINE_KINDS:
+            del loc[2]  # the discriminated union's tag, not a key the user wrote
+        key = ".".join(str(p) for p in loc)
+        if e["type"] == "value_error" and str(e["msg"]).startswith("Value error, config key"):
+            parts.append(str(e["msg"])[len("Value error, "):])
+        elif e["type"] == "extra_forbidden":
             parts.append(f"unknown config key '{key}'")
         elif e["type"] == "literal_error":
             parts.append(f"config key '{key}': {e['msg'].lower()} (got {e.get('input')!r})")
@@ -357,6 +427,15 @@ def config_reference() -> str:
                     lines.append(f"| `{key}` | section | | {field.description} |")
                 continue
             default = field.get_default(call_default_factory=True)
+            if model is Config and name == "engines":
+                desc = (field.description or "").replace("|", "\\|")
+                lines.append(f"| `engines` | `dict[str, engine]` | `{{}}` | {desc} |")
+                lines.append(
+                    "| `engines.NAME.kind` | `Literal['vllm', 'openai']` | required | Engine kind; the other "
+                    "keys of `engines.NAME` are those of the `vllm` (kind `vllm`, `model` required) or `openai` "
+                    "(kind `openai`, `base_url` and `model` required) section below. |"
+                )
+                continue
             tname = str(ann).replace("typing.", "").replace("<class '", "").replace("'>", "")
             desc = (field.description or "").replace("|", "\\|")
             lines.append(f"| `{key}` | `{tname}` | `{default!r}` | {desc} |".replace("\n", " "))
