@@ -8,6 +8,12 @@ final. Invalid answers are retried (up to ``max_retries`` times) in one further 
 after the first plan drains; their shards commit then. What still fails becomes an error row. A rerun skips committed shards; per-shard counts live in the shard markers,
 so a resumed stage still reports the totals of the whole input.
 
+Inside a shard, final answers are committed as they arrive: every ``batch_size`` final answers
+of a shard (or every ``PARTIAL_FLUSH_S`` seconds) go to a part file under
+``_shards/partial/FINGERPRINT/SHARD/``. A killed stage therefore loses only the answers in
+flight; the rerun reads the parts of each unfinished shard and sends only the requests still
+unanswered. The parts are deleted once their shard commits.
+
 Each output row records model id, prompt version, sampling settings (JSON), input and output
 tokens (summed over attempts) and the error, if any; ``raw_output`` keeps the failing text.
 """
@@ -15,7 +21,7 @@ tokens (summed over attempts) and the error, if any; ``raw_output`` keeps the fa
 from __future__ import annotations
 
 import json
-import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,6 +40,13 @@ RAW_OUTPUT_MAX_CHARS = 2_000
 # example a detect evidence that was not a quote, cleared). They are counted per stage in
 # ``manifest.stages.NAME.notes`` and are not part of the output table.
 NOTES = "_notes"
+PARTIAL_FLUSH_S = 20.0
+
+PARTIAL = pa.schema([
+    ("key", pa.string()), ("text", pa.string()), ("tokens_in", pa.int64()), ("tokens_out", pa.int64()),
+    ("finish_reason", pa.string()), ("error", pa.string()), ("value", pa.string()), ("sampling", pa.string()),
+    ("attempts", pa.int32()),
+])
 
 
 @dataclass
@@ -125,12 +138,65 @@ def _result(res: dict, stage: ModelStage, sampling: dict, attempt: int, prev: di
     }, invalid
 
 
+class PartialResults:
+    """Final answers of unfinished shards, committed as part files (one per flush)."""
+
+    def __init__(self, out: Dataset, fingerprint: str):
+        from wfcore.storage import join
+
+        self.root = join(out.uri, "_shards", "partial", fingerprint)
+
+    def _dir(self, shard: int) -> str:
+        from wfcore.storage import join
+
+        return join(self.root, f"{int(shard):05d}")
+
+    def write(self, shard: int, results: list[dict]) -> None:
+        import uuid
+
+        from wfcore.storage import join, write_parquet_atomic
+
+        rows = [{
+            "key": r["key"], "text": r.get("text") or "", "tokens_in": int(r.get("tokens_in") or 0),
+            "tokens_out": int(r.get("tokens_out") or 0), "finish_reason": r.get("finish_reason") or "",
+            "error": r.get("error") or "", "value": json.dumps(r.get("value")),
+            "sampling": json.dumps(r.get("sampling") or {}, sort_keys=True), "attempts": int(r.get("attempts") or 1),
+        } for r in results]
+        table = pa.Table.from_pylist(rows, schema=PARTIAL)
+        write_parquet_atomic(join(self._dir(shard), f"part-{uuid.uuid4().hex[:12]}.parquet"), table)
+
+    def load(self, shard: int) -> dict[str, dict]:
+        from wfcore.storage import list_files, read_parquet_files
+
+        files = list_files(self._dir(shard), ".parquet")
+        if not files:
+            return {}
+        out = {}
+        for r in read_parquet_files(files, PARTIAL).to_pylist():
+            r["value"] = json.loads(r["value"])
+            r["sampling"] = json.loads(r["sampling"])
+            r["error"] = r["error"] or ""
+            out[r["key"]] = r
+        return out
+
+    def drop(self, shard: int) -> None:
+        from wfcore.storage import delete, exists
+
+        d = self._dir(shard)
+        try:
+            if exists(d):
+                delete(d)
+        except OSError:
+            pass
+
+
 def generate_streaming(
     spec: engines.EngineSpec,
     stage: ModelStage,
     requests: list[dict],
     on_final: Callable[[str, dict], None],
     timings: dict | None = None,
+    note: Callable[[str], None] | None = None,
 ) -> dict[str, dict]:
     """Run ``requests`` through the engine; call ``on_final(key, result)`` as each answer is final.
 
@@ -141,8 +207,6 @@ def generate_streaming(
     ``first_result_s`` (time to each plan's first result, summed: engine start-up plus the first
     batch). Returns key -> result with ``value``.
     """
-    import time
-
     results: dict[str, dict] = {}
     by_key = {r["key"]: r for r in requests} if stage.parse_request is not None else {}
     todo = requests
@@ -152,6 +216,8 @@ def generate_streaming(
         last = attempt == stage.max_retries
         t0 = time.monotonic()
         first = True
+        if timings is not None:
+            timings["requests_sent"] = timings.get("requests_sent", 0) + len(todo)
         for res in engines.run_requests(spec, todo, sampling, stage.json_schema):
             if first and timings is not None:
                 timings["first_result_s"] = timings.get("first_result_s", 0.0) + time.monotonic() - t0
@@ -167,7 +233,8 @@ def generate_streaming(
         todo = [r for r in todo if r["key"] in retry]
         if not todo:
             break
-        print(f"[{stage.name}] retrying {len(todo)} invalid answers (attempt {attempt + 2})", file=sys.stderr)
+        if note is not None:
+            note(f"retrying {len(todo)} invalid answers (attempt {attempt + 2})")
     return results
 
 
@@ -222,6 +289,9 @@ def run_sharded(
 
         init_ray(ctx.cfg.ray)
     timings: dict = {}
+    partial = PartialResults(out, fp)
+    flush_rows = spec.batch_size if spec else 1
+    resumed = 0
 
     def commit(w: ShardWork, results: dict) -> None:
         rows = _rows_for(w, stage, spec, results)
@@ -243,25 +313,35 @@ def run_sharded(
             "notes": notes,
         }
         out.write_shard(w.shard, table, fp, extra={"stats": stats})
+        partial.drop(w.shard)
         _add(totals, stats)
         progress.advance(1, rows=w.rows_in, force=True)
 
     for i in range(0, len(pending), wave_size):
         # One plan (one engine start) for the whole wave; each shard commits as soon as the last
-        # of its answers is final, so a kill loses only shards still in flight.
+        # of its answers is final, so a kill loses only shards still in flight, and within those
+        # only the answers not yet in a partial part.
         works = {s: plan(s) for s in pending[i : i + wave_size]}
         open_keys = {s: {r["key"] for r in w.requests} for s, w in works.items()}
         shard_of = {r["key"]: s for s, w in works.items() for r in w.requests}
         results: dict[str, dict] = {}
         committed: set[int] = set()
+        unflushed: dict[int, list[dict]] = {s: [] for s in works}
+        last_flush = {s: time.monotonic() for s in works}
         for s, w in works.items():
+            if spec and open_keys[s]:
+                kept = {k: r for k, r in partial.load(s).items() if k in open_keys[s]}
+                results.update(kept)
+                open_keys[s] -= set(kept)
+                resumed += len(kept)
             if not open_keys[s]:
-                commit(w, {})
+                commit(w, results)
                 committed.add(s)
 
         def on_final(key: str, res: dict, works=works, open_keys=open_keys, shard_of=shard_of,
-                     results=results, committed=committed) -> None:
+                     results=results, committed=committed, unflushed=unflushed, last_flush=last_flush) -> None:
             results[key] = res
+            progress.answered(1)
             s = shard_of.get(key)
             if s is None or s in committed:
                 return
@@ -269,14 +349,31 @@ def run_sharded(
             if not open_keys[s]:
                 commit(works[s], results)
                 committed.add(s)
+                return
+            unflushed[s].append(res)
+            now = time.monotonic()
+            if len(unflushed[s]) >= flush_rows or now - last_flush[s] >= PARTIAL_FLUSH_S:
+                partial.write(s, unflushed[s])
+                unflushed[s] = []
+                last_flush[s] = now
 
-        requests = [r for s in works if s not in committed for r in works[s].requests]
+        requests = [r for s in works if s not in committed for r in works[s].requests if r["key"] in open_keys[s]]
+        if resumed and i == 0:
+            progress.note(f"{resumed} answers of unfinished shards already committed: not asked again")
         if spec and requests:
-            generate_streaming(spec, stage, requests, on_final, timings)
+            progress.expect(len(requests))
+            try:
+                generate_streaming(spec, stage, requests, on_final, timings, note=progress.note)
+            finally:
+                for s in works:  # a failing plan keeps the final answers it produced
+                    if s not in committed and unflushed[s]:
+                        partial.write(s, unflushed[s])
+                        unflushed[s] = []
         for s, w in works.items():  # answers the engine never returned become missing_result rows
             if s not in committed:
                 commit(w, results)
                 committed.add(s)
+    progress.close()
     if shards:
         files = {str(s): info["file"] for s, info in out.committed_shards(fp).items() if s in set(shards)}
         out.commit_shards(shards, fp, extra={"shards": files})
@@ -298,6 +395,8 @@ def run_sharded(
         shards_skipped=len(shards) - len(pending),
         shards_computed=len(pending),
         engine_plans=timings.get("plans", 0),
+        engine_requests=timings.get("requests_sent", 0),
+        answers_resumed=resumed,
         engine_first_result_s=round(timings.get("first_result_s", 0.0), 2),
         engine=spec.kind if spec else "none",
         engine_name=spec.name if spec else None,

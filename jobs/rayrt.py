@@ -35,8 +35,29 @@ def init_ray(cfg: RayConfig):
     else:
         kwargs["num_cpus"] = cfg.num_cpus or max(4, os.cpu_count() or 1)
         ray.init(**kwargs)
+    configure_ray_data_output()
+    return ray
+
+
+def configure_ray_data_output(stream=None) -> None:
+    """Ray Data's own progress: bars on a terminal; elsewhere quiet (its INFO lines, one per
+    operator every few seconds, would flood CI logs and ``ray job`` output; the stage's own
+    progress line reports rows instead). Its full log still goes to the session's ray-data.log."""
+    import logging
+    import sys
+
     import ray.data
 
+    from wfcore.progress import interactive
+
     ctx = ray.data.DataContext.get_current()
+    tty = interactive(stream or sys.stderr) and sys.stdout.isatty()
+    # bars stay enabled: disabled, Ray Data warns about it; off a terminal it logs progress at
+    # INFO instead of drawing bars, and the console handler below hides INFO
     ctx.enable_progress_bars = True
-    return ray
+    ctx.print_on_execution_start = tty
+    if not tty:
+        # Ray Data's console handler prints INFO; its file handler keeps everything
+        for h in logging.getLogger("ray.data").handlers:
+            if not isinstance(h, logging.FileHandler) and type(h).__name__ != "SessionFileHandler":
+                h.setLevel(logging.WARNING)

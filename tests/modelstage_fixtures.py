@@ -99,3 +99,28 @@ def model_config(run: RunDir, model_dir: str, **sections) -> Config:
     }
     base.update(sections)
     return Config.model_validate(base)
+
+
+def stage_process(stage: str, cfg: Config, env: dict | None = None, stderr=None):
+    """Start ``run_stage(stage)`` on ``cfg`` in a new process (its own session, so a test can
+    SIGKILL it and the Ray runtime it started with ``os.killpg``)."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.wf import TEST_ENV
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    full = {**os.environ, **TEST_ENV, "PYTHONPATH": root, **(env or {})}
+    full.pop("RAY_ADDRESS", None)  # its own local Ray runtime, not the test session's
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.modelstage_fixtures", stage, cfg.model_dump_json()],
+        cwd=root, env=full, stdout=subprocess.DEVNULL, stderr=stderr, text=True, start_new_session=True,
+    )
+
+
+if __name__ == "__main__":
+    import sys
+
+    _stage, _cfg = sys.argv[1], Config.model_validate_json(sys.argv[2])
+    print(run_stage(_stage, RunDir(_cfg.run), _cfg), file=sys.stderr)

@@ -120,6 +120,25 @@ def test_engine_that_cannot_start_fails_the_stage_with_its_cause(tmp_path, tiny_
     assert not storage.list_files(storage.join(run.table("feedback").uri, "_shards"), ".json")
 
 
+@pytest.mark.vllm
+@pytest.mark.parametrize("multiprocessing", ["0", "1"])
+def test_engine_that_runs_out_of_memory_at_start_names_the_engines_own_cause(tmp_path, tiny_model, ray_runtime, multiprocessing):
+    """vLLM CPU without an explicit KV cache reserves a share of the node's memory and dies at
+    start when less is free. In-process (the CPU default) the cause is in the exception; with
+    the engine core in its own process, only in the engine's log: the message carries it either way."""
+    from wfcore.engines import EngineDied
+
+    run = make_run(tmp_path, turn_rows(n_conversations=1, oversized=False))
+    cfg = model_config(run, tiny_model, detect={"engine": "vllm", "prefilter": "off", "max_retries": 0})
+    cfg.vllm.engine_kwargs.update(kv_cache_memory_bytes=None, gpu_memory_utilization=0.999)
+    cfg.vllm.env_vars = {"VLLM_CPU_KVCACHE_SPACE": "", "VLLM_ENABLE_V1_MULTIPROCESSING": multiprocessing}
+    with pytest.raises(EngineDied) as err:
+        run_stage("detect", run, cfg)
+    msg = str(err.value)
+    assert "failed to start" in msg and "less than desired CPU memory utilization" in msg, msg
+    assert not run.table("feedback").is_committed()
+
+
 def _feedback_rows(turns: list[dict]) -> list[dict]:
     """Known labels: DSAT, SAT, no signal and a failed detection, cycling."""
     out = []
@@ -185,3 +204,103 @@ def test_detect_parser_accepts_every_enum_value():
         assert parse_detection(json.dumps({"sat": True, "dsat": False, "sat_categories": [c], "dsat_categories": [], "evidence": ""}))[1] is None
     for c in DSAT_CATEGORIES:
         assert parse_detection(json.dumps({"sat": False, "dsat": True, "sat_categories": [], "dsat_categories": [c], "evidence": ""}))[1] is None
+
+
+@pytest.mark.vllm
+def test_killed_stage_keeps_committed_answers_and_a_slow_engine_never_trips_the_no_progress_guard(
+        tmp_path, tiny_model, ray_runtime, monkeypatch):
+    """One shard of 96 turns, engine batches of 2 rows (a named engine). Answers are committed
+    while the shard runs, so a SIGKILL mid-shard loses only answers in flight: the rerun asks the
+    engine only for the rest. Both runs go under a 5 s no-progress guard, shorter than the
+    engine's start alone. Off a terminal the stage prints its own rows line, not Ray Data's."""
+    import os
+    import signal
+    import time
+
+    import ray.data
+
+    from tests.modelstage_fixtures import stage_process
+
+    rows = [dict(r, shard=0) for r in turn_rows(n_conversations=48, oversized=False)]
+    run = make_run(tmp_path, rows)
+    cfg = model_config(
+        run, tiny_model,
+        engines={"detector": {"kind": "vllm", "model": tiny_model, "max_model_len": 2048, "batch_size": 2,
+                              "device": "cpu", "tokenize_stages": False, "engine_kwargs": {"dtype": "float32"}}},
+        detect={"engine": "detector", "prefilter": "off", "max_retries": 0, "sampling": {"max_tokens": 400}},
+    )
+    guard = {"RAY_DATA_EXECUTION_NO_PROGRESS_TIMEOUT_S": "5", "WF_PROGRESS_INTERVAL_S": "1"}
+    partial_dir = storage.join(run.table("feedback").uri, "_shards", "partial")
+
+    def partial_rows() -> int:
+        import pyarrow.parquet as pq
+
+        return sum(pq.read_metadata(f).num_rows for f in storage.list_files(partial_dir, ".parquet"))
+
+    log = tmp_path / "killed.err"
+    with open(log, "w") as err:
+        proc = stage_process("detect", cfg, env=guard, stderr=err)
+        deadline = time.time() + 300
+        while partial_rows() < 4 and proc.poll() is None and time.time() < deadline:
+            time.sleep(0.05)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=60)
+    kept = partial_rows()
+    text = log.read_text()
+    assert proc.returncode == -signal.SIGKILL, text[-3000:]
+    assert not run.table("feedback").committed_shards(content_id_of(cfg)), "the kill must land mid-shard"
+    assert 4 <= kept < len(rows), text[-3000:]
+    assert "[detect] rows " in text and "Running Dataset" not in text, text[-3000:]
+
+    monkeypatch.setattr(ray.data.DataContext.get_current(), "execution_no_progress_timeout_s", 5.0)
+    rec = run_stage("detect", run, cfg)
+    assert rec["answers_resumed"] == kept
+    assert rec["engine_requests"] == len(rows) - kept, "committed answers are not asked again"
+    assert rec["engine_first_result_s"] > 5, "the engine took longer than the guard before its first answer"
+    fb = run.table("feedback").read(FEEDBACK)
+    assert sorted(fb["turn_id"].to_pylist()) == sorted(r["turn_id"] for r in rows)
+    assert set(fb["detector"].to_pylist()) == {tiny_model}
+    assert rec["rows_in"] == rec["rows_out"] == len(rows) and rec["engine_name"] == "detector"
+    assert not storage.list_files(partial_dir, ".parquet"), "partial parts go once their shard commits"
+
+
+def content_id_of(cfg) -> str:
+    from jobs.detect import fingerprint_parts
+    from wfcore.ids import content_id
+
+    return content_id("detect", fingerprint_parts(cfg))
+
+
+def test_partial_answers_round_trip_and_go_with_their_shard(tmp_path):
+    from jobs.modelstage import PartialResults
+    from wfcore.storage import Dataset
+
+    part = PartialResults(Dataset(str(tmp_path / "out")), "fp1")
+    a = {"key": "t1", "text": '{"sat": true}', "tokens_in": 3, "tokens_out": 2, "finish_reason": "", "error": "",
+         "value": {"sat": True, "sat_categories": ["Gratitude"]}, "sampling": {"seed": 1}, "attempts": 1}
+    b = {**a, "key": "t2", "value": None, "error": "invalid_output: x", "attempts": 2}
+    part.write(0, [a])
+    part.write(0, [b])
+    got = part.load(0)
+    assert got["t1"]["value"] == a["value"] and got["t1"]["sampling"] == {"seed": 1}
+    assert got["t2"]["value"] is None and got["t2"]["error"] == "invalid_output: x" and got["t2"]["attempts"] == 2
+    assert PartialResults(Dataset(str(tmp_path / "out")), "fp2").load(0) == {}, "another fingerprint starts afresh"
+    part.drop(0)
+    assert part.load(0) == {}
+
+
+def test_progress_off_a_terminal_prints_rows_done_total_and_rate_every_interval():
+    import io
+    import time
+
+    from wfcore.progress import StageProgress
+
+    out = io.StringIO()
+    p = StageProgress("detect", total=2, stream=out, interval_s=0.05)
+    p.expect(10)
+    p.answered(3)
+    assert out.getvalue() == "", "no line before the interval"
+    time.sleep(0.06)
+    p.answered(1)
+    line = out.getvalue().strip()
+    assert line.startswith("[detect] rows 4/10 (40%)") and "rows/s" in line and "shards 0/2" in line, line

