@@ -21,6 +21,7 @@ import pyarrow as pa
 from wfcore import pairs as P
 from wfcore import schema, storage
 
+from . import heldout
 from .context import StageContext
 
 KIND_PAIR, KIND_SFT, KIND_SKIP = "pair", "sft", "skip"
@@ -266,7 +267,10 @@ def _assemble(ctx: StageContext, spark, bridge, opts, prog) -> None:
 
     turns = labelled_turns(spark, ctx.run, bridge)
     convs = conversations_with_turns(spark, ctx.run, turns, opts.harvest, bridge)
+    held = heldout.build(ctx, spark, turns, convs, opts)  # before the split: training never sees it
+    lap("heldout")
     cands = convs.mapInArrow(build_candidates_fn(opts), from_arrow_schema(CANDIDATES))
+    cands = heldout.exclude(cands, held, (KIND_PAIR, KIND_SFT))
     if cfg.judge_on_policy:  # before the corpus filters, so caps count only the pairs kept
         from .evaluate import judge_on_policy_candidates
 
@@ -317,6 +321,7 @@ def _assemble(ctx: StageContext, spark, bridge, opts, prog) -> None:
     rec["harvest_skipped"] = stats
     rec["sft_rows"] = sft_rows
     rec["sft_rejected_by_reason"] = dict(sorted(sft_rejected.items()))  # same filter as the pairs
+    rec["heldout"]["sft_excluded"] = sft_rejected.get(heldout.R_HELDOUT, 0)
 
     from wfcore.export import write_exports
 

@@ -118,6 +118,7 @@ def run_assemble(run: RunDir, sets: dict | None = None) -> StageContext:
     cfg.assemble.safety_classifier = f"{SAFETY_MODULE}:flag"
     cfg.assemble.max_prompt_chars = 300
     cfg.assemble.split.test_fraction = 0.3
+    cfg.assemble.heldout.enabled = False  # the exact-reference checks here; tests/test_heldout.py covers it
     for k, v in (sets or {}).items():
         obj = cfg.assemble
         *head, last = k.split(".")

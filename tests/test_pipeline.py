@@ -245,6 +245,28 @@ def test_audit_sample_then_score_gives_the_benchmark_figures(default_run, defaul
     assert "prefilter recall" in html and "Cohen&#x27;s kappa" in html
 
 
+def test_default_run_holds_out_an_evaluation_set_that_no_export_contains(default_run):
+    """The embedded default builds RUN/heldout/ (what `wildfeedback evaluate` reads); none of its
+    conversations or near-dup clusters is in a pair, an SFT row or an export with ids."""
+    import pyarrow.parquet as pq
+
+    from wfcore.schema import HELDOUT, SFT
+
+    rd = RunDir(default_run)
+    rec = rd.stage("assemble")
+    held = rd.table("heldout").read(HELDOUT).to_pylist()
+    assert held and len(held) == rec["heldout"]["items"] <= rec["heldout"]["budget"]
+    assert rec["rejected_by_reason"].get("heldout", 0) > 0
+    convs = {r["conversation_id"] for r in held}
+    clusters = {r["cluster_id"] for r in held}
+    rows = rd.table("pairs").read(PAIRS).to_pylist() + rd.table("sft").read(SFT).to_pylist()
+    for d, _, files in os.walk(rd.path("export")):
+        rows += [r for f in files if f.endswith(".parquet") for r in pq.read_table(os.path.join(d, f)).to_pylist()]
+    assert rows and not [r for r in rows if r["conversation_id"] in convs or r.get("cluster_id") in clusters]
+    n_trl = sum(1 for s in ("train", "test") for _ in open(rd.path("export", "trl", f"{s}.jsonl"), encoding="utf-8"))
+    assert n_trl == rd.table("pairs").num_rows()
+
+
 def _wait_for(pred, timeout: float, proc) -> None:
     deadline = time.time() + timeout
     while time.time() < deadline:

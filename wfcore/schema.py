@@ -215,6 +215,29 @@ def is_empty(content: str | None) -> bool:
     return content is None or not content.strip()
 
 
+# assemble: the held-out evaluation set (wfcore.heldout); its conversations and near-dup clusters
+# are in no pair, SFT example or export.
+HELDOUT = pa.schema(
+    [
+        ("heldout_id", pa.string()),
+        ("conversation_id", pa.string()),
+        ("message_index", pa.int32()),  # of the feedback turn
+        ("turn_id", pa.string()),
+        ("prompt", MESSAGES),  # the history up to the judged response, ends with the user's request
+        ("checklist", STRINGS),  # the user's preference statements
+        ("category", pa.string()),  # primary rubric category
+        ("categories", STRINGS),
+        ("signal", pa.string()),  # SAT / DSAT
+        ("cluster", pa.int32()),  # k-means cluster of the item's embedding
+        ("centroid_distance", pa.float64()),  # cosine distance to that cluster's centroid
+        ("chosen", pa.string()),  # the pair's chosen (SAT without a pair: the judged response; else null)
+        ("rejected", pa.string()),  # the pair's rejected (DSAT without a pair: the judged response; else null)
+        ("pair_type", pa.string()),  # the pair chosen/rejected come from (null: none)
+        ("source", pa.string()),
+        ("cluster_id", pa.string()),  # prepare's near-dup cluster
+    ]
+)
+
 TABLES: dict[str, pa.Schema] = {
     "conversations": CONVERSATIONS,
     "rejects": REJECTS,
@@ -228,6 +251,7 @@ TABLES: dict[str, pa.Schema] = {
     "sft": SFT,
     "eval/candidates": EVAL_CANDIDATES,
     "eval/verdicts": EVAL_VERDICTS,
+    "heldout": HELDOUT,
 }
 
 
