@@ -23,6 +23,16 @@ from wfcore import schema, storage
 
 from . import heldout
 from .context import StageContext
+from .spark import (
+    ObjectStorageBridge,
+    PhaseTimer,
+    functions,
+    get_spark,
+    local_path,
+    spark_schema,
+    window,
+    write_committed,
+)
 
 KIND_PAIR, KIND_SFT, KIND_SKIP = "pair", "sft", "skip"
 
@@ -52,8 +62,6 @@ def fingerprint_parts(cfg) -> dict:
 
 
 def _read(spark, ds: storage.Dataset, bridge=None):
-    from .spark import local_path
-
     if not ds.is_committed():
         return None
     files = ds.files()
@@ -65,7 +73,7 @@ def _read(spark, ds: storage.Dataset, bridge=None):
 
 def labelled_turns(spark, run, bridge=None):
     """Turns with a SAT or DSAT signal, joined with their feedback, preferences and responses."""
-    from pyspark.sql import functions as F
+    F = functions(spark)
 
     turns = _read(spark, run.table("turns"), bridge)
     feedback = _read(spark, run.table("feedback"), bridge)
@@ -119,7 +127,7 @@ def labelled_turns(spark, run, bridge=None):
 
 def conversations_with_turns(spark, run, turns, harvest: bool, bridge=None):
     """One row per conversation with a signal turn: its turns, and its messages when harvesting."""
-    from pyspark.sql import functions as F
+    F = functions(spark)
 
     grouped = turns.groupBy("conversation_id").agg(
         F.collect_list(F.struct(*[c for c in turns.columns if c != "conversation_id"])).alias("turns"),
@@ -177,8 +185,7 @@ def build_candidates_fn(opts: P.PairOptions):
 
 def corpus_filters(cands, balance):
     """Duplicates and balancing caps with windows (the rules of wfcore.pairs.corpus_filters)."""
-    from pyspark.sql import Window
-    from pyspark.sql import functions as F
+    F, Window = functions(cands), window(cands)
 
     reason = F.col("reject_reason")
     live = reason.isNull() & (F.col("kind") == KIND_PAIR)
@@ -215,21 +222,7 @@ def corpus_filters(cands, balance):
     return cands
 
 
-def _write_committed(df, ds: storage.Dataset, table_schema: pa.Schema, fingerprint: str, rows: int, bridge) -> None:
-    """Write a Spark DataFrame as parts of a new attempt, then commit them."""
-    attempt = ds.new_attempt()
-    df.select(*table_schema.names).write.mode("overwrite").parquet(bridge.output(ds.uri, attempt))
-    files = bridge.publish(ds.uri, attempt)
-    if not files:
-        ds.write(table_schema.empty_table(), fingerprint)
-        return
-    ds.commit(files, rows, fingerprint)
-
-
 def run(ctx: StageContext) -> None:
-
-    from .spark import get_spark
-
     cfg = ctx.cfg.assemble
     opts = P.PairOptions.from_config(cfg)
     P.load_hook(opts.safety_classifier)  # fail fast on a wrong hook, before any work
@@ -240,36 +233,24 @@ def run(ctx: StageContext) -> None:
     ctx.record["phase_seconds"] = {"spark_session": round(time.time() - t0, 3)}
     prog = ctx.progress(total=4, unit="steps")
 
-    from .spark import ObjectStorageBridge
-
-    bridge = ObjectStorageBridge(spark, ctx.run.uri)
-    try:
+    with ObjectStorageBridge(spark, ctx.run.uri) as bridge:
         _assemble(ctx, spark, bridge, opts, prog)
-    finally:
-        bridge.close()
 
 
 def _assemble(ctx: StageContext, spark, bridge, opts, prog) -> None:
     import time
 
     from pyspark import StorageLevel
-    from pyspark.sql import functions as F
-    from pyspark.sql.pandas.types import from_arrow_schema
 
+    F = functions(spark)
     cfg = ctx.cfg.assemble
-    phases = ctx.record.setdefault("phase_seconds", {})
-    t0 = time.time()
-
-    def lap(name: str) -> None:
-        nonlocal t0
-        phases[name] = round(time.time() - t0, 3)
-        t0 = time.time()
+    lap = PhaseTimer(ctx.record.setdefault("phase_seconds", {})).lap
 
     turns = labelled_turns(spark, ctx.run, bridge)
     convs = conversations_with_turns(spark, ctx.run, turns, opts.harvest, bridge)
     held = heldout.build(ctx, spark, turns, convs, opts)  # before the split: training never sees it
     lap("heldout")
-    cands = convs.mapInArrow(build_candidates_fn(opts), from_arrow_schema(CANDIDATES))
+    cands = convs.mapInArrow(build_candidates_fn(opts), spark_schema(CANDIDATES))
     cands = heldout.exclude(cands, held, (KIND_PAIR, KIND_SFT))
     if cfg.judge_on_policy:  # before the corpus filters, so caps count only the pairs kept
         from .evaluate import judge_on_policy_candidates
@@ -294,13 +275,13 @@ def _assemble(ctx: StageContext, spark, bridge, opts, prog) -> None:
         .repartition(parts, "split")
         .sortWithinPartitions("split", "pair_id")
     )
-    _write_committed(kept, ctx.run.table("pairs"), schema.PAIRS, ctx.fingerprint, rows_out, bridge)
+    write_committed(kept, ctx.run.table("pairs"), schema.PAIRS, ctx.fingerprint, rows_out, bridge)
     lap("write_pairs")
     sft = cands.where((F.col("kind") == KIND_SFT) & F.col("reject_reason").isNull()).select(
         F.col("pair_id").alias("sft_id"), "conversation_id", "message_index", "source", "cluster_id", "prompt",
         F.col("chosen").alias("response"), "categories", "split", F.col("chosen_model").alias("model"), "detector",
     )
-    _write_committed(sft.coalesce(1).sortWithinPartitions("sft_id"), ctx.run.table("sft"), schema.SFT, ctx.fingerprint, sft_rows, bridge)
+    write_committed(sft.coalesce(1).sortWithinPartitions("sft_id"), ctx.run.table("sft"), schema.SFT, ctx.fingerprint, sft_rows, bridge)
     lap("write_sft")
     prog.advance(1, rows=rows_out)
     cands.unpersist()

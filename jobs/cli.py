@@ -118,6 +118,36 @@ def preflight(cfg) -> None:
         engine_spec(cfg, name)  # raises ConfigError naming the missing key
 
 
+def _short(filename: str) -> str:
+    """A traceback file name relative to this project or to site-packages."""
+    import os
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    for base in (root, *(p for p in sys.path if p.endswith("site-packages"))):
+        if base and filename.startswith(base + os.sep):
+            return os.path.relpath(filename, base)
+    return filename
+
+
+def error_line(e: BaseException) -> str:
+    """One line for a failure: type and first message line; when the message is empty, where it
+    was raised instead (the innermost frame, and the innermost frame of this project's code)."""
+    import traceback
+
+    text = str(e).strip()
+    if text:
+        return f"{type(e).__name__}: {text.splitlines()[0]}"
+    frames = traceback.extract_tb(e.__traceback__)
+    if not frames:
+        return f"{type(e).__name__} (no message; --verbose for the traceback)"
+    last = frames[-1]
+    where = f"raised at {_short(last.filename)}:{last.lineno} in {last.name}"
+    ours = [f for f in frames if _short(f.filename).startswith(("jobs/", "wfcore/"))]
+    if ours and ours[-1] is not last:
+        where += f", called from {_short(ours[-1].filename)}:{ours[-1].lineno} in {ours[-1].name}"
+    return f"{type(e).__name__} (no message) {where}; --verbose for the traceback"
+
+
 def _status(run_dir: str, as_json: bool) -> int:
     from wfcore.run import STAGE_OUTPUTS, RunDir
 
@@ -247,8 +277,7 @@ def main(argv: list[str] | None = None) -> int:
             import traceback
 
             traceback.print_exc()
-        msg = str(e).strip().splitlines()[0] if str(e).strip() else ""
-        print(f"error: {type(e).__name__}: {msg}", file=sys.stderr)
+        print(f"error: {error_line(e)}", file=sys.stderr)
         return 1
 
 

@@ -680,7 +680,9 @@ def judge_pairs(ctx: StageContext, pairs: list[dict]) -> dict[str, dict]:
 def judge_on_policy_candidates(ctx: StageContext, spark, cands, pair_types: tuple[str, ...]):
     """assemble's hook: mark live on-policy candidate pairs the judge does not prefer (Spark in,
     Spark out; the judged pairs are collected to the driver, they are few) and record counts."""
-    from pyspark.sql import functions as F
+    from .spark import functions
+
+    F = functions(spark)
 
     live = cands.where(
         (F.col("kind") == "pair")

@@ -29,6 +29,8 @@ from wfcore import heldout as H
 from wfcore import pairs as P
 from wfcore import schema
 
+from .spark import functions, spark_schema
+
 log = logging.getLogger(__name__)
 
 R_HELDOUT = H.R_HELDOUT
@@ -160,7 +162,7 @@ def _rows(
     idx_of: dict[str, int],
 ) -> list[dict]:
     """RUN/heldout rows of the selected turns, chosen/rejected from their own pairs."""
-    from pyspark.sql import functions as F
+    F = functions(turns)
 
     tids = [c["turn_id"] for c in chosen]
     cids = sorted({c["conversation_id"] for c in chosen})
@@ -217,8 +219,7 @@ def _rows(
 
 def build(ctx, spark, turns, convs, opts_pairs: P.PairOptions) -> Heldout:
     """Select, write and commit ``RUN/heldout/``; return what training must exclude."""
-    from pyspark.sql import functions as F
-    from pyspark.sql.pandas.types import from_arrow_schema
+    F = functions(spark)
 
     a = ctx.cfg.assemble
     cfg = a.heldout
@@ -233,7 +234,7 @@ def build(ctx, spark, turns, convs, opts_pairs: P.PairOptions) -> Heldout:
     resolve_model_path(cfg.embedding_model)  # fail fast, before any Spark or Ray work
     hopts = H.HeldoutOptions.from_config(cfg, a.max_prompt_chars)
     t0 = time.time()
-    items = turns.mapInArrow(_items_fn(hopts), from_arrow_schema(ITEMS))
+    items = turns.mapInArrow(_items_fn(hopts), spark_schema(ITEMS))
     counts = {
         r["unusable"]: int(r["n"])
         for r in items.groupBy("unusable").count().withColumnRenamed("count", "n").collect()
@@ -311,7 +312,7 @@ def exclude(cands, held: Heldout, pair_kinds: tuple[str, ...]):
     clusters with :data:`wfcore.heldout.R_HELDOUT` (rows already rejected keep their reason)."""
     if not held.conversations and not held.clusters:
         return cands
-    from pyspark.sql import functions as F
+    F = functions(cands)
 
     hit = F.col("conversation_id").isin(sorted(held.conversations)) | F.col("cluster_id").isin(
         sorted(held.clusters)

@@ -26,18 +26,26 @@ written there, renamed into shards, then uploaded; with s3a (cluster images) pat
 from __future__ import annotations
 
 import math
-import posixpath
 from collections.abc import Iterator
 from typing import Any
 
 import pyarrow as pa
 
 from wfcore import schema as S
-from wfcore import storage
 from wfcore.config import PrepareConfig
 from wfcore.storage import Dataset
 
 from .context import StageContext
+from .spark import (
+    ObjectStorageBridge,
+    PhaseTimer,
+    commit_sharded,
+    functions,
+    get_spark,
+    write_plain,
+    write_sharded,
+)
+from .spark import spark_schema as spark_ddl
 
 ANNOTATED = pa.schema(
     [
@@ -53,13 +61,6 @@ _FILTER_INPUT = ["conversation_id", "messages", "language", "moderation_flagged"
 
 
 # ---------------------------------------------------------------- Arrow <-> Spark schemas
-
-
-def spark_ddl(schema: pa.Schema):
-    """Spark schema of an Arrow schema (pyspark's own mapping, as assemble uses)."""
-    from pyspark.sql.pandas.types import from_arrow_schema
-
-    return from_arrow_schema(schema)
 
 
 def _cast_batch(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
@@ -174,16 +175,6 @@ def explode_batches() -> Any:
 # ---------------------------------------------------------------- dedup with Spark operations
 
 
-def _functions(spark_or_df: Any):
-    """``pyspark.sql.functions`` matching the session: Connect sessions need Connect columns."""
-    session = getattr(spark_or_df, "sparkSession", spark_or_df)
-    if type(session).__module__.startswith("pyspark.sql.connect"):
-        from pyspark.sql.connect import functions as F
-    else:
-        from pyspark.sql import functions as F
-    return F
-
-
 def near_duplicate_edges(candidates_df, threshold: float):
     """Verified near-duplicate edges (a < b, jaccard) among ``candidates_df`` (conversation_id, bands, shingles).
 
@@ -192,7 +183,7 @@ def near_duplicate_edges(candidates_df, threshold: float):
     exact Jaccard of its shingle-hash sets (``wfcore.dedup.set_jaccard``, here as Spark SQL
     ``array_intersect`` on the JVM, so no Python round trip).
     """
-    F = _functions(candidates_df)
+    F = functions(candidates_df)
     cands = candidates_df.where(F.col("bands").isNotNull()).select(
         "conversation_id", "bands", "shingles", F.size("shingles").alias("n")
     )
@@ -229,7 +220,7 @@ def connected_components(edges_df, max_iterations: int = 100) -> tuple[Any, int,
     shallow: Spark Connect rejects deep plans) and one aggregation over the checkpoint counts
     both the changed labels and the roots. The graph never leaves the cluster.
     """
-    F = _functions(edges_df)
+    F = functions(edges_df)
     e = edges_df.select(F.col("a").alias("src"), F.col("b").alias("dst"))
     e = e.unionByName(e.select(F.col("dst").alias("src"), F.col("src").alias("dst")))
     labels = (
@@ -263,93 +254,6 @@ def connected_components(edges_df, max_iterations: int = 100) -> tuple[Any, int,
     raise RuntimeError(f"connected components did not converge in {max_iterations} rounds")
 
 
-# ---------------------------------------------------------------- writes (through the object-storage bridge)
-
-
-def _spark_path(uri: str) -> str:
-    from .spark import local_path
-
-    return local_path(uri)
-
-
-def _fs_path(spark_path: str) -> str:
-    """A path Spark wrote to, as a wfcore.storage URI (s3a:// is s3:// to pyarrow)."""
-    return "s3://" + spark_path[len("s3a://") :] if spark_path.startswith("s3a://") else spark_path
-
-
-def _parquet_rows(uri: str) -> int:
-    import pyarrow.parquet as pq
-
-    fs, path = storage.filesystem(uri)
-    with fs.open_input_file(path) as fh:
-        return pq.ParquetFile(fh).metadata.num_rows
-
-
-def write_sharded(df, ds: Dataset, sort_cols: list[str], num_shards: int, bridge) -> dict[int, tuple[str, int]]:
-    """Write ``df`` (with a ``shard`` column) as one Parquet file per shard under a new attempt.
-
-    Spark writes ``shard_part=N/`` folders into a ``_spark`` folder of the attempt's output
-    (local scratch when ``bridge`` bridges object storage); each shard's single part is renamed
-    there to ``shard-0000N.parquet``, then the bridge publishes the attempt. Returns {shard:
-    (file relative to the dataset, rows)}; the caller commits.
-    """
-    F = _functions(df)
-    attempt = ds.new_attempt()
-    base = _fs_path(bridge.output(ds.uri, attempt))
-    tmp = storage.join(base, "_spark")
-    (
-        df.withColumn("shard_part", F.col("shard"))
-        .repartition(max(1, num_shards), "shard_part")
-        .sortWithinPartitions("shard_part", *sort_cols)
-        .write.mode("overwrite")
-        .partitionBy("shard_part")
-        .parquet(_spark_path(tmp))
-    )
-    by_shard: dict[int, list[str]] = {}
-    for f in storage.list_files(tmp, ".parquet"):
-        part = [p for p in f.replace("\\", "/").split("/") if p.startswith("shard_part=")]
-        if part:
-            by_shard.setdefault(int(part[-1].split("=", 1)[1]), []).append(f)
-    rows: dict[str, int] = {}
-    for shard, files in sorted(by_shard.items()):
-        if len(files) != 1:
-            raise RuntimeError(f"{ds.uri}: shard {shard} written as {len(files)} files")
-        name = f"shard-{shard:05d}.parquet"
-        fs, src = storage.filesystem(files[0])
-        _, dst = storage.filesystem(storage.join(base, name))
-        fs.move(src, dst)
-        rows[posixpath.join(attempt, name)] = _parquet_rows(storage.join(base, name))
-    storage.delete(tmp)
-    published = bridge.publish(ds.uri, attempt)
-    if sorted(published) != sorted(rows):
-        raise RuntimeError(f"{ds.uri}: published {published}, expected {sorted(rows)}")
-    return {int(rel.rsplit("-", 1)[1].split(".")[0]): (rel, n) for rel, n in rows.items()}
-
-
-def write_plain(df, ds: Dataset, bridge) -> tuple[list[str], int]:
-    """Write ``df`` as Parquet parts under a new attempt; (part files relative to ``ds``, rows)."""
-    attempt = ds.new_attempt()
-    path = bridge.output(ds.uri, attempt)
-    df.write.mode("overwrite").parquet(path)
-    rows = sum(_parquet_rows(f) for f in storage.list_files(_fs_path(path), ".parquet"))
-    return bridge.publish(ds.uri, attempt), rows
-
-
-def commit_sharded(ds: Dataset, written: dict[int, tuple[str, int]], fingerprint: str, num_shards: int) -> int:
-    rows = sum(n for _, n in written.values())
-    ds.commit(
-        [f for f, _ in written.values()],
-        rows,
-        fingerprint,
-        extra={
-            "shards": {str(s): f for s, (f, _) in written.items()},
-            "shard_rows": {str(s): n for s, (_, n) in written.items()},
-            "num_shards": num_shards,
-        },
-    )
-    return rows
-
-
 # ---------------------------------------------------------------- the stage
 
 
@@ -359,13 +263,8 @@ def prepare(spark, conversation_files: list[str], cfg: PrepareConfig, out: dict[
     Inputs are read and outputs written through ``jobs.spark.ObjectStorageBridge``, so an
     ``s3://`` run directory works even when Spark has no s3a support.
     """
-    from .spark import ObjectStorageBridge
-
-    bridge = ObjectStorageBridge(spark, out["turns"].uri)
-    try:
+    with ObjectStorageBridge(spark, out["turns"].uri) as bridge:
         return _prepare(spark, bridge.inputs(list(conversation_files)), cfg, out, fingerprint, bridge)
-    finally:
-        bridge.close()
 
 
 def _prepare(spark, paths: list[str], cfg: PrepareConfig, out: dict[str, Dataset], fingerprint: str, bridge) -> dict:
@@ -373,18 +272,11 @@ def _prepare(spark, paths: list[str], cfg: PrepareConfig, out: dict[str, Dataset
     edge checkpoint + count, per component round a checkpoint + one tally, scrub checkpoint + one
     tally (kept, turns, PII, hence near dups), three writes. The dropped table is never counted
     with Spark: its rows are read from the written Parquet footers and checked against the tallies."""
-    import time
-
     from wfcore import dedup
 
-    F = _functions(spark)
-    t0 = time.time()
-    phases: dict[str, float] = {}
-
-    def lap(name: str) -> None:
-        nonlocal t0
-        phases[name] = round(time.time() - t0, 3)
-        t0 = time.time()
+    F = functions(spark)
+    timer = PhaseTimer()
+    lap = timer.lap
 
     spark.conf.set("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
     cfg_json = cfg.model_dump(mode="json")
@@ -494,13 +386,11 @@ def _prepare(spark, paths: list[str], cfg: PrepareConfig, out: dict[str, Dataset
         "turn_shards_written": len(written_turns),
         "pii": pii_counts,
         "near_dedup": stats,
-        "phase_seconds": phases,
+        "phase_seconds": timer.phases,
     }
 
 
 def run(ctx: StageContext) -> None:
-    from .spark import get_spark
-
     cfg = ctx.cfg.prepare
     files = ctx.run.table("conversations").files()
     out = {name: ctx.run.table(name) for name in ("prepared", "dropped", "turns")}

@@ -1,6 +1,10 @@
 """Shared session fixtures. Keep this minimal: only fixtures several test files use."""
 
 import os
+import socket
+import subprocess
+import sys
+import time
 
 import pytest
 
@@ -10,7 +14,7 @@ import pytest
 # fixtures are built once; ``loadgroup`` cannot be used: pytest-xdist 3.8 sets the group suffix on
 # ``Item._nodeid``, which pytest 9 no longer reads). The longest files go first, with
 # ``--no-loadscope-reorder``, so neither worker idles at the end.
-_LONGEST_FIRST = ("test_pipeline_vllm", "test_pipeline", "test_model_stages", "test_prepare", "test_http_engine")
+_LONGEST_FIRST = ("test_pipeline_vllm", "test_pipeline", "test_cluster", "test_model_stages", "test_prepare", "test_http_engine")
 
 
 def pytest_collection_modifyitems(config, items):
@@ -86,3 +90,61 @@ def ray_runtime():
     ray = init_ray(RayConfig(num_cpus=4))
     yield ray
     ray.shutdown()
+
+
+# ---------------------------------------------------------------- Spark Connect (a real server)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def connect_server(tmp_path_factory):
+    """A real Spark Connect server on 127.0.0.1, started from pyspark's own sbin script; yields
+    its ``sc://`` URL. Its Python workers get this environment (PYTHONPATH included)."""
+    import pyspark
+
+    home = os.path.dirname(pyspark.__file__)
+    port = _free_port()
+    work = tmp_path_factory.mktemp("connect")
+    env = dict(
+        os.environ,
+        SPARK_HOME=home,
+        SPARK_LOG_DIR=str(work),
+        SPARK_PID_DIR=str(work),
+        SPARK_IDENT_STRING=f"wftest{port}",
+        PYSPARK_PYTHON=sys.executable,
+        PYSPARK_DRIVER_PYTHON=sys.executable,
+    )
+    conf = {
+        "spark.connect.grpc.binding.port": str(port),
+        "spark.connect.grpc.binding.address": "127.0.0.1",
+        "spark.sql.shuffle.partitions": "2",
+        "spark.ui.enabled": "false",
+        "spark.driver.memory": "1g",
+        "spark.ui.showConsoleProgress": "false",
+        "spark.sql.adaptive.coalescePartitions.minPartitionSize": "1b",
+    }
+    args = [os.path.join(home, "sbin", "start-connect-server.sh"), "--master", "local[2]"]
+    for k, v in conf.items():
+        args += ["--conf", f"{k}={v}"]
+    subprocess.run(args, env=env, check=True, capture_output=True)
+    try:
+        deadline = time.time() + 120
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    break
+            except OSError:
+                if time.time() > deadline:
+                    logs = "".join(
+                        open(os.path.join(work, f)).read()[-2000:] for f in os.listdir(work) if f.endswith(".out")
+                    )
+                    raise RuntimeError(f"Spark Connect server did not start:\n{logs}") from None
+                time.sleep(1)
+        yield f"sc://127.0.0.1:{port}"
+    finally:
+        subprocess.run([os.path.join(home, "sbin", "stop-connect-server.sh")], env=env, capture_output=True)

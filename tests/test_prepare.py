@@ -10,10 +10,6 @@ from __future__ import annotations
 import math
 import os
 import random
-import socket
-import subprocess
-import sys
-import time
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -338,57 +334,6 @@ def test_two_runs_give_identical_outputs(first_run, tmp_path):
 
 
 # ---------------------------------------------------------------- Spark Connect
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def connect_server(tmp_path_factory):
-    """A real Spark Connect server on 127.0.0.1, started from pyspark's own sbin script."""
-    import pyspark
-
-    home = os.path.dirname(pyspark.__file__)
-    port = _free_port()
-    work = tmp_path_factory.mktemp("connect")
-    env = dict(
-        os.environ,
-        SPARK_HOME=home,
-        SPARK_LOG_DIR=str(work),
-        SPARK_PID_DIR=str(work),
-        SPARK_IDENT_STRING=f"wftest{port}",
-        PYSPARK_PYTHON=sys.executable,
-        PYSPARK_DRIVER_PYTHON=sys.executable,
-    )
-    conf = {
-        "spark.connect.grpc.binding.port": str(port),
-        "spark.connect.grpc.binding.address": "127.0.0.1",
-        "spark.sql.shuffle.partitions": "2",
-        "spark.ui.enabled": "false",
-        "spark.driver.memory": "1g",
-        **SPARK_CONF,
-    }
-    args = [os.path.join(home, "sbin", "start-connect-server.sh"), "--master", "local[2]"]
-    for k, v in conf.items():
-        args += ["--conf", f"{k}={v}"]
-    subprocess.run(args, env=env, check=True, capture_output=True)
-    try:
-        deadline = time.time() + 120
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1):
-                    break
-            except OSError:
-                if time.time() > deadline:
-                    logs = "".join(open(os.path.join(work, f)).read()[-2000:] for f in os.listdir(work) if f.endswith(".out"))
-                    raise RuntimeError(f"Spark Connect server did not start:\n{logs}") from None
-                time.sleep(1)
-        yield f"sc://127.0.0.1:{port}"
-    finally:
-        subprocess.run([os.path.join(home, "sbin", "stop-connect-server.sh")], env=env, capture_output=True)
 
 
 def test_spark_connect_server_gives_the_same_outputs_as_local(first_run, connect_server, tmp_path):
