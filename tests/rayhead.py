@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -20,6 +21,7 @@ import time
 import urllib.request
 
 VENV_BIN = os.path.dirname(sys.executable)
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 def free_port() -> int:
@@ -35,6 +37,7 @@ def ray_cli(
     res = subprocess.run(
         [os.path.join(VENV_BIN, "ray"), *args], capture_output=True, text=True, timeout=timeout, env=env, cwd=cwd
     )
+    res.stdout, res.stderr = _ANSI.sub("", res.stdout), _ANSI.sub("", res.stderr)
     if check and res.returncode != 0:
         raise AssertionError(f"ray {' '.join(args)} exited {res.returncode}\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}")
     return res
@@ -107,7 +110,7 @@ class RayHead:
                 continue
         return mine
 
-    def stop(self, timeout: float = 10) -> None:
+    def stop(self, timeout: float = 5) -> None:
         for sig in (signal.SIGTERM, signal.SIGKILL):
             pids = self.pids()
             for pid in pids:

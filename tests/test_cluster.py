@@ -75,8 +75,10 @@ def submit(head: RayHead, *args: str, wait: bool = True) -> str:
 
 
 def job_status(head: RayHead, job_id: str) -> str:
-    out = ray_cli("job", "status", "--address", head.address, job_id, env=head.env).stdout
-    return re.search(r"Status for job '\w+': (\w+)", out).group(1)
+    res = ray_cli("job", "status", "--address", head.address, job_id, env=head.env)
+    found = re.search(r"Status for job '\w+': (\w+)", res.stdout + res.stderr)
+    assert found, res.stdout + res.stderr
+    return found.group(1)
 
 
 def job_logs(head: RayHead, job_id: str) -> str:
