@@ -464,9 +464,18 @@ def _losses(rd: RunDir, stages: dict) -> dict:
             "reason": r,
             "rows": n,
             "example": None,
-            "detail": "harvest skipped (no accepted revision)",
+            "detail": "harvest skipped",
         }
         for r, n in _by_count(asm.get("harvest_skipped", {}))
+    ]
+    out["assemble"] += [
+        {
+            "reason": f"SFT row: {r}",
+            "rows": n,
+            "example": None,
+            "detail": "SFT example dropped by the pair filter",
+        }
+        for r, n in _by_count(asm.get("sft_rejected_by_reason", {}))
     ]
     return out
 

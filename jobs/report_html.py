@@ -447,6 +447,8 @@ def _audit(rep: dict) -> str:
             + [f"{num(s['precision'])} / {num(s['recall'])} / {num(s['f1'])} / {num(s['kappa'])}"]
         )
     parts = [
+        '<p class="meta">An interval of zero width means the sample showed no variation (for example no'
+        " false positive among the labelled detections), not that the figure is exact.</p>",
         f"<p>{num(a['labelled'])} labelled turns (<code>{e(a.get('labels'))}</code>, sample seed "
         f"{e((a.get('sample') or {}).get('seed'))}), weighted by stratum to estimate the run's "
         f"{num(a.get('run_turns_covered'))} of {num(a.get('run_turns'))} turns; [95% intervals: {e(a['bootstrap']['method'])}, "
@@ -473,7 +475,14 @@ def _audit(rep: dict) -> str:
             f'<p id="prefilter-recall">prefilter recall of labelled SAT/DSAT turns: <b>{num(pf["estimate"])}</b>'
             + (f" [{num(ci[0])}, {num(ci[1])}]" if ci else "")
             + f" weighted; {num(pf['sample'])} on the sample ({pf['passed']} of {pf['gold_positive']}); "
-            f"{e(a.get('prefilter_source'))}.</p>"
+            f"{e(a.get('prefilter_source'))}."
+            + (
+                " No labelled SAT/DSAT turn was held back, so the interval cannot show misses: label more"
+                " of the turns the prefilter holds back to bound them."
+                if pf.get("gold_positive") and pf["passed"] == pf["gold_positive"]
+                else ""
+            )
+            + "</p>"
         )
     cats = a.get("categories") or {}
     if cats:
