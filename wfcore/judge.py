@@ -28,6 +28,7 @@ import re
 from collections.abc import Callable
 
 from .checklist import ITEM_SCORE, LEVELS
+from .outputs import load_object
 from .prompts import format_context, render
 
 MAX_CHECKLIST_ITEMS = 8
@@ -146,14 +147,9 @@ def parse_judgment(text: str | None, n_items: int | None = None) -> tuple[dict |
     checklist); fewer item verdicts than that is an error, so the row is retried.
     Returns ``(value, error)``, exactly one of them None.
     """
-    if text is None or not str(text).strip():
-        return None, "empty_output"
-    try:
-        obj = json.loads(text, strict=False)
-    except json.JSONDecodeError as e:
-        return None, f"invalid_json: {e.msg} at char {e.pos}"
-    if not isinstance(obj, dict):
-        return None, f"not_an_object: {type(obj).__name__}"
+    obj, err = load_object(text)
+    if err:
+        return None, err
     verdict = normalise_verdict(obj.get("verdict"))
     if verdict is None:
         return None, f"verdict: not one of {list(LEVELS)} (got {str(obj.get('verdict'))[:40]!r})"

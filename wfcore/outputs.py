@@ -59,7 +59,8 @@ def preferences_schema() -> dict:
     }
 
 
-def _load_object(text: str | None) -> tuple[dict | None, str | None]:
+def load_object(text: str | None) -> tuple[dict | None, str | None]:
+    """Leniently parse a model answer that must be one JSON object: ``(object, error)``."""
     if text is None or not str(text).strip():
         return None, "empty_output"
     try:
@@ -87,7 +88,7 @@ def parse_detection(text: str | None) -> tuple[dict[str, Any] | None, str | None
     Categories listed under a signal the answer says is absent make the answer inconsistent
     (an error, so the row is retried), rather than being silently dropped.
     """
-    obj, err = _load_object(text)
+    obj, err = load_object(text)
     if err:
         return None, err
     for key in ("sat", "dsat"):
@@ -131,7 +132,7 @@ def is_quote_of(evidence: str, text: str) -> bool:
 
 def parse_preferences(text: str | None) -> tuple[list[str] | None, str | None]:
     """Parse a preferences answer into 1-5 non-empty statements."""
-    obj, err = _load_object(text)
+    obj, err = load_object(text)
     if err:
         return None, err
     prefs = obj.get("preferences")

@@ -19,6 +19,11 @@ from .. import ids, schema
 from . import reasons as R
 from .reasons import Reject
 
+# Record fields the WildChat and LMSYS adapters map to columns (the rest goes to metadata); the
+# columnar Parquet path (columnar.py) uses the same lists.
+WILDCHAT_FIELDS = ("conversation_hash", "conversation", "language", "model", "timestamp", "toxic", "redacted", "openai_moderation")
+LMSYS_FIELDS = ("conversation_id", "conversation", "language", "model", "timestamp", "tstamp", "redacted", "openai_moderation", "toxic")
+
 ROLES_CHAT = {"user": "user", "assistant": "assistant", "system": "system", "developer": "system"}
 ROLES_SHAREGPT = {
     "human": "user",
@@ -247,17 +252,7 @@ def wildchat(rec: dict, locator: str, limits: Limits) -> dict:
     """WildChat-1M: ``conversation_hash``, ``conversation``, ``openai_moderation``, ``toxic``, ..."""
     messages, extras = normalise_messages(rec.get("conversation"), limits, field="conversation")
     flagged, cats = moderation_flagged(rec.get("openai_moderation"))
-    used = (
-        "conversation_hash",
-        "conversation",
-        "language",
-        "model",
-        "timestamp",
-        "toxic",
-        "redacted",
-        "openai_moderation",
-    )
-    meta = _rest(rec, used)
+    meta = _rest(rec, WILDCHAT_FIELDS)
     meta["message_fields"] = extras
     if cats:
         meta["moderation_categories"] = cats
@@ -280,18 +275,7 @@ def lmsys(rec: dict, locator: str, limits: Limits) -> dict:
     """LMSYS-Chat-1M: ``conversation_id``, ``conversation``, ``model``, ``language``, ``openai_moderation``, ``redacted``."""
     messages, extras = normalise_messages(rec.get("conversation"), limits, field="conversation")
     flagged, cats = moderation_flagged(rec.get("openai_moderation"))
-    used = (
-        "conversation_id",
-        "conversation",
-        "language",
-        "model",
-        "timestamp",
-        "tstamp",
-        "redacted",
-        "openai_moderation",
-        "toxic",
-    )
-    meta = _rest(rec, used)
+    meta = _rest(rec, LMSYS_FIELDS)
     meta["message_fields"] = extras
     if cats:
         meta["moderation_categories"] = cats

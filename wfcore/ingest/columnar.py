@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .. import schema
+from .adapters import LMSYS_FIELDS, WILDCHAT_FIELDS
 
 ROLES = ("user", "assistant", "system")
 # Any character Python's str.strip() does not remove: the content is not blank.
@@ -38,35 +39,8 @@ class Layout:
 
 
 LAYOUTS = {
-    "wildchat": Layout(
-        "wildchat",
-        "conversation_hash",
-        (
-            "conversation_hash",
-            "conversation",
-            "language",
-            "model",
-            "timestamp",
-            "toxic",
-            "redacted",
-            "openai_moderation",
-        ),
-    ),
-    "lmsys": Layout(
-        "lmsys",
-        "conversation_id",
-        (
-            "conversation_id",
-            "conversation",
-            "language",
-            "model",
-            "timestamp",
-            "tstamp",
-            "redacted",
-            "openai_moderation",
-            "toxic",
-        ),
-    ),
+    "wildchat": Layout("wildchat", "conversation_hash", WILDCHAT_FIELDS),
+    "lmsys": Layout("lmsys", "conversation_id", LMSYS_FIELDS),
 }
 
 
