@@ -25,14 +25,19 @@ def init_ray(cfg: RayConfig):
 
     if ray.is_initialized():
         return ray
-    # Credentials pass to workers through the environment only; never written anywhere.
-    env = {k: os.environ[k] for k in _RUNTIME_ENV_VARS if k in os.environ}
-    kwargs: dict = {"runtime_env": {"env_vars": env}, "log_to_driver": True, "include_dashboard": False}
+    kwargs: dict = {"log_to_driver": True}
     address = cfg.address or os.environ.get("RAY_ADDRESS")
     if address:
-        kwargs.pop("include_dashboard")
+        # Joining a cluster (under `ray job submit`, RAY_ADDRESS is set): workers get the
+        # cluster's environment and the job's runtime env; forwarding the driver's variables
+        # would conflict with the job's env_vars (Ray refuses to merge the two) and would copy
+        # credentials into the runtime env, which Ray prints in its errors.
         ray.init(address=address, **kwargs)
     else:
+        # A local runtime: its workers get these variables (credentials through the
+        # environment only; never written anywhere).
+        env = {k: os.environ[k] for k in _RUNTIME_ENV_VARS if k in os.environ}
+        kwargs.update(runtime_env={"env_vars": env}, include_dashboard=False)
         kwargs["num_cpus"] = cfg.num_cpus or max(4, os.cpu_count() or 1)
         ray.init(**kwargs)
     configure_ray_data_output()

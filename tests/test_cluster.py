@@ -76,8 +76,15 @@ def submit(head: RayHead, *args: str, wait: bool = True) -> str:
 
 def job_status(head: RayHead, job_id: str) -> str:
     res = ray_cli("job", "status", "--address", head.address, job_id, env=head.env)
-    found = re.search(r"Status for job '\w+': (\w+)", res.stdout + res.stderr)
-    assert found, res.stdout + res.stderr
+    out = res.stdout + res.stderr
+    # `ray job status` words the final states (succeeded / was stopped / failed) and prints
+    # "Status for job 'ID': STATE" only for the others
+    final = {"succeeded": "SUCCEEDED", "was stopped": "STOPPED", "failed": "FAILED"}
+    for words, state in final.items():
+        if re.search(rf"Job '{job_id}' {words}", out):
+            return state
+    found = re.search(r"Status for job '\w+': (\w+)", out)
+    assert found, out
     return found.group(1)
 
 

@@ -18,6 +18,12 @@ from .rubric import DSAT_CATEGORIES, SAT_CATEGORIES
 EVIDENCE_MAX_CHARS = 160
 PREFERENCE_MAX_CHARS = 200
 MAX_PREFERENCES = 5
+# A preference statement as the decoder may write it: two letters, then a later word of two
+# letters (what ``is_statement`` checks), no quote or backslash, at most about 185 characters.
+# Without it a random model fills the string with one bracket and a real small one with a
+# placeholder; xgrammar refuses ``pattern`` beside ``minLength``/``maxLength``, so the pattern
+# carries the length bound.
+STATEMENT_PATTERN = r'^[A-Za-z]{2}[^"\\]{0,90} [A-Za-z]{2}[^"\\]{0,90}$'
 
 
 def detect_schema() -> dict:
@@ -49,7 +55,7 @@ def preferences_schema() -> dict:
         "properties": {
             "preferences": {
                 "type": "array",
-                "items": {"type": "string", "minLength": 1, "maxLength": PREFERENCE_MAX_CHARS},
+                "items": {"type": "string", "pattern": STATEMENT_PATTERN},
                 "minItems": 1,
                 "maxItems": MAX_PREFERENCES,
             }
