@@ -8,7 +8,7 @@ import pyarrow as pa
 
 from wfcore.ids import content_id
 from wfcore.run import RunDir
-from wfcore.schema import MESSAGES, PAIRS, STRINGS
+from wfcore.schema import MESSAGES, STRINGS
 
 HELDOUT = pa.schema(
     [
@@ -92,24 +92,3 @@ def heldout_rows(n: int = 10) -> list[dict]:
 def write_heldout(run: RunDir, rows: list[dict]) -> None:
     run.table("heldout").write(pa.Table.from_pylist(rows, schema=HELDOUT), "test")
 
-
-def heldout_from_pairs(run: RunDir, n: int = 40) -> int:
-    """A held-out set from a run's test pairs (stand-in until assemble writes RUN/heldout/)."""
-    pairs = run.table("pairs").read(PAIRS).to_pylist()
-    pairs = sorted((p for p in pairs if p["split"] == "test"), key=lambda p: p["pair_id"])[:n]
-    rows = [
-        {
-            "heldout_id": p["pair_id"],
-            "conversation_id": p["conversation_id"],
-            "message_index": p["message_index"],
-            "prompt": p["prompt"],
-            "checklist": p["preferences"],
-            "category": (p["categories"] or [None])[0],
-            "cluster": i,
-            "chosen": p["chosen"],
-            "rejected": p["rejected"],
-        }
-        for i, p in enumerate(pairs)
-    ]
-    write_heldout(run, rows)
-    return len(rows)
