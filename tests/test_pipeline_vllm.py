@@ -15,6 +15,7 @@ from wfcore import storage
 from wfcore.run import STAGES, RunDir
 from wfcore.schema import PAIRS, RESPONSES
 
+from .tinymodel import cpu_engine_sets, set_args
 from .wf import popen, wf
 
 pytestmark = pytest.mark.vllm
@@ -44,20 +45,11 @@ def _sets(model: str, **extra) -> list[str]:
         # answer in some runs, leaving no signal turn for the later stages
         "detect.sampling.max_tokens": 400,
         "prepare.shard_turns": 12,
-        "vllm.model": model,
-        "vllm.max_model_len": 2048,
-        "vllm.batch_size": 8,
-        "vllm.device": "cpu",
-        "vllm.tokenize_stages": False,
-        "vllm.engine_kwargs": "{enforce_eager: true, dtype: float32}",
-        "ray.num_cpus": 4,
+        **cpu_engine_sets(model),
         "assemble.drop_truncated": False,
         **extra,
     }
-    out = []
-    for k, v in sets.items():
-        out += ["--set", f"{k}={v}"]
-    return out
+    return set_args(sets)
 
 
 @pytest.fixture(scope="module")

@@ -18,6 +18,7 @@ from wfcore.rubric import DSAT_CATEGORIES, SAT_CATEGORIES
 from wfcore.run import STAGES, RunDir
 from wfcore.schema import FEEDBACK, PREFERENCES, RESPONSES, TURNS
 
+from .tinymodel import cpu_engine_sets, set_args
 from .wf import wf
 
 pytestmark = pytest.mark.vllm
@@ -52,15 +53,9 @@ def _sets(model: str) -> list[str]:
         "respond.engine": "vllm",
         "respond.sampling.max_tokens": RESPOND_MAX_TOKENS,
         "respond.sampling.temperature": 0,
-        "vllm.model": model,
-        "vllm.max_model_len": 2048,
-        "vllm.batch_size": 8,
-        "vllm.device": "cpu",
-        "vllm.tokenize_stages": False,
-        "vllm.engine_kwargs": "{enforce_eager: true, dtype: float32}",
-        "ray.num_cpus": 4,
+        **cpu_engine_sets(model),
     }
-    return [a for k, v in sets.items() for a in ("--set", f"{k}={v}")]
+    return set_args(sets)
 
 
 @pytest.fixture(scope="module")

@@ -26,8 +26,9 @@ def _training_text() -> list[str]:
 
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     texts = [rubric_text()]
-    for pattern in ("wfcore/prompts/*.txt", "wfcore/*.py", "README.md", "/work/shared/docs/*.md"):
-        for path in sorted(glob.glob(os.path.join(root, pattern) if not pattern.startswith("/") else pattern)):
+    # ../shared sits beside the clone (as in CI); its docs widen the vocabulary when present
+    for pattern in ("wfcore/prompts/*.txt", "wfcore/*.py", "README.md", "../shared/docs/*.md"):
+        for path in sorted(glob.glob(os.path.join(root, pattern))):
             with open(path, encoding="utf-8", errors="replace") as f:
                 texts.append(f.read())
     texts.append('{"sat": true, "dsat": false, "sat_categories": [], "dsat_categories": [], "evidence": ""}')
@@ -102,3 +103,21 @@ ENGINE_ENV = {
 def apply_engine_env() -> None:
     """The environment that makes a tiny vLLM CPU engine load in seconds, offline."""
     os.environ.update(ENGINE_ENV)
+
+
+def cpu_engine_sets(model: str) -> dict[str, object]:
+    """The ``--set`` overrides that serve ``model`` from the implicit ``vllm`` engine on CPU in tests."""
+    return {
+        "vllm.model": model,
+        "vllm.max_model_len": 2048,
+        "vllm.batch_size": 8,
+        "vllm.device": "cpu",
+        "vllm.tokenize_stages": False,
+        "vllm.engine_kwargs": "{enforce_eager: true, dtype: float32}",
+        "ray.num_cpus": 4,
+    }
+
+
+def set_args(sets: dict[str, object]) -> list[str]:
+    """``{"a.b": 1}`` as CLI arguments ``["--set", "a.b=1"]``."""
+    return [a for k, v in sets.items() for a in ("--set", f"{k}={v}")]
