@@ -30,16 +30,35 @@ sys.path.insert(0, ROOT)
 VOCAB_SIZE = 30_000
 
 
-class _Words:
-    """Zipf-like word stream (numpy-sampled in blocks, deterministic per seed)."""
+def letters(i: int) -> str:
+    """``i`` written in base 26 with the digits a-z (0 -> "a", 26 -> "ba"): distinct for distinct ``i``."""
+    s = ""
+    while True:
+        i, r = divmod(i, 26)
+        s = chr(97 + r) + s
+        if i == 0:
+            return s
 
-    def __init__(self, seed: int, block: int = 1 << 20):
+
+def _spell(prefix: str, i: int, alpha: bool) -> str:
+    return prefix + (letters(i) if alpha else str(i))
+
+
+class _Words:
+    """Zipf-like word stream (numpy-sampled in blocks, deterministic per seed).
+
+    Words are ``w`` + the word's rank, in digits (``w17``) or, with ``alpha``, in letters
+    (``wr``): peers whose normalisation maps every digit run to ``0`` (datatrove, text-dedup)
+    would otherwise see one word.
+    """
+
+    def __init__(self, seed: int, block: int = 1 << 20, alpha: bool = False):
         import numpy as np
 
         self.np_rng = np.random.default_rng(seed)
         weights = 1.0 / (np.arange(VOCAB_SIZE) + 10.0)
         self.cum = np.cumsum(weights / weights.sum())
-        self.vocab = np.array([f"w{i}" for i in range(VOCAB_SIZE)], dtype=object)
+        self.vocab = np.array([_spell("w", i, alpha) for i in range(VOCAB_SIZE)], dtype=object)
         self.block, self.buf, self.pos = block, [], 0
 
     def take(self, k: int) -> list[str]:
@@ -51,15 +70,18 @@ class _Words:
         return out
 
 
-def make_corpus(n: int, seed: int = 0, near_share: float = 0.15, family_max: int = 3) -> list[dict]:
+def make_corpus(
+    n: int, seed: int = 0, near_share: float = 0.15, family_max: int = 3, alpha: bool = False
+) -> list[dict]:
     """``n`` conversations; about ``near_share`` of them are planted variants of another one.
 
     Variants replace well-spaced user words so that their exact Jaccard to the original is
     drawn uniformly from [0.5, 1.0]; chains of variants arise (a variant of a variant).
     Words follow a Zipf-like distribution, so unrelated conversations share common shingles.
+    ``alpha`` spells words with letters only (same draws, so the same structure).
     """
     rng = random.Random(seed)
-    words = _Words(seed)
+    words = _Words(seed, alpha=alpha)
     convs: list[dict] = []
     i = 0
     while len(convs) < n:
@@ -68,7 +90,7 @@ def make_corpus(n: int, seed: int = 0, near_share: float = 0.15, family_max: int
         if rng.random() < near_share / (1 - near_share) / 1.5:
             for _ in range(rng.randint(1, family_max)):
                 parent = rng.choice(family)
-                family.append(_variant(rng, parent, rng.uniform(0.5, 1.0)))
+                family.append(_variant(rng, parent, rng.uniform(0.5, 1.0), alpha=alpha))
         for u in family:
             if len(convs) >= n:
                 break
@@ -93,14 +115,16 @@ def make_corpus(n: int, seed: int = 0, near_share: float = 0.15, family_max: int
     return convs
 
 
-def _variant(rng: random.Random, users: list[str], target: float, k: int = 5) -> list[str]:
+def _variant(
+    rng: random.Random, users: list[str], target: float, k: int = 5, alpha: bool = False
+) -> list[str]:
     words = [u.split() for u in users]
     total = sum(len(w) for w in words)
     shingles = max(total - k + 1, 1)
     m = max(0, round(shingles * (1 - target) / (k * (1 + target))))
     flat = [(t, j) for t, w in enumerate(words) for j in range(len(w))]
     for t, j in rng.sample(flat, min(m, len(flat))):
-        words[t][j] = f"v{rng.randrange(10**9)}"
+        words[t][j] = _spell("v", rng.randrange(10**9), alpha)
     return [" ".join(w) for w in words]
 
 
@@ -162,7 +186,9 @@ def main() -> None:
     from wfcore.config import PrepareConfig, SparkConfig
     from wfcore.storage import write_parquet_atomic
 
-    cfg = PrepareConfig(spark=SparkConfig(shuffle_partitions=4, conf={"spark.ui.showConsoleProgress": "false"}))
+    cfg = PrepareConfig(
+        spark=SparkConfig(shuffle_partitions=4, conf={"spark.ui.showConsoleProgress": "false"})
+    )
     if args.threshold is not None:
         cfg.near_dedup.threshold = args.threshold
     if args.num_perm is not None:
@@ -182,9 +208,12 @@ def main() -> None:
         t0 = time.time()
         conv = spark.read.parquet(path)
         ann = conv.select(*prepare._FILTER_INPUT).mapInArrow(
-            prepare.annotate_batches(cfg.model_dump(mode="json")), prepare.spark_ddl(prepare.ANNOTATED)
+            prepare.annotate_batches(cfg.model_dump(mode="json")),
+            prepare.spark_ddl(prepare.ANNOTATED),
         )
-        edges = prepare.near_duplicate_edges(ann.where("reason is null"), nd.threshold).localCheckpoint()
+        edges = prepare.near_duplicate_edges(
+            ann.where("reason is null"), nd.threshold
+        ).localCheckpoint()
         pred = {(r["a"], r["b"]) for r in edges.select("a", "b").collect()}
         labels, rounds, _ = prepare.connected_components(edges) if pred else (None, 0, 0)
         t_spark = time.time() - t0
@@ -193,22 +222,36 @@ def main() -> None:
     bands, rows = dedup.resolve_bands_rows(nd.threshold, nd.num_perm, nd.bands, nd.rows)
     p, r, f = prf(pred, truth)
     cp, cr, cf = prf(cluster_pairs(pred), cluster_pairs(truth))
-    print(f"sample: {args.n:,} conversations (generated in {t_gen:.1f}s), threshold {nd.threshold}, "
-          f"num_perm {nd.num_perm}, bands x rows = {bands} x {rows}, shingle {nd.shingle_size}-grams")
-    print(f"brute force: {sharing:,} pairs share a shingle, {len(truth):,} pairs with exact Jaccard >= "
-          f"{nd.threshold} ({t_truth:.1f}s); Spark near-dedup {t_spark:.1f}s, {rounds} component rounds")
+    print(
+        f"sample: {args.n:,} conversations (generated in {t_gen:.1f}s), threshold {nd.threshold}, "
+        f"num_perm {nd.num_perm}, bands x rows = {bands} x {rows}, shingle {nd.shingle_size}-grams"
+    )
+    print(
+        f"brute force: {sharing:,} pairs share a shingle, {len(truth):,} pairs with exact Jaccard >= "
+        f"{nd.threshold} ({t_truth:.1f}s); Spark near-dedup {t_spark:.1f}s, {rounds} component rounds"
+    )
     print()
     print("| level | predicted | true | precision | recall | F1 |")
     print("| --- | ---: | ---: | ---: | ---: | ---: |")
-    print(f"| pairs (verified LSH edges) | {len(pred):,} | {len(truth):,} | {p:.4f} | {r:.4f} | {f:.4f} |")
+    print(
+        f"| pairs (verified LSH edges) | {len(pred):,} | {len(truth):,} | {p:.4f} | {r:.4f} | {f:.4f} |"
+    )
     cpred, ctruth = cluster_pairs(pred), cluster_pairs(truth)
-    print(f"| clusters (pairs within a component) | {len(cpred):,} | {len(ctruth):,} | {cp:.4f} | {cr:.4f} | {cf:.4f} |")
+    print(
+        f"| clusters (pairs within a component) | {len(cpred):,} | {len(ctruth):,} | {cp:.4f} | {cr:.4f} | {cf:.4f} |"
+    )
     print()
-    print("S-curve: P(candidate) at J=0.6/0.7/0.8/0.9 = "
-          + "/".join(f"{dedup.candidate_probability(s, bands, rows):.3f}" for s in (0.6, 0.7, 0.8, 0.9)))
-    print(f"candidates are verified with the exact Jaccard of their shingle-hash sets; the MinHash estimate "
-          f"(s.d. {math.sqrt(nd.threshold * (1 - nd.threshold) / nd.num_perm):.3f} at the threshold) only drives banding, "
-          f"so recall is bounded by the S-curve and misses come from LSH, not from verification")
+    print(
+        "S-curve: P(candidate) at J=0.6/0.7/0.8/0.9 = "
+        + "/".join(
+            f"{dedup.candidate_probability(s, bands, rows):.3f}" for s in (0.6, 0.7, 0.8, 0.9)
+        )
+    )
+    print(
+        f"candidates are verified with the exact Jaccard of their shingle-hash sets; the MinHash estimate "
+        f"(s.d. {math.sqrt(nd.threshold * (1 - nd.threshold) / nd.num_perm):.3f} at the threshold) only drives banding, "
+        f"so recall is bounded by the S-curve and misses come from LSH, not from verification"
+    )
 
 
 if __name__ == "__main__":
