@@ -302,6 +302,9 @@ def _generate(
     results = generate_with_retries(spec, stage, requests)
     ctx.record.setdefault("engine_seconds", {})[stage.name] = round(time.monotonic() - t0, 2)
     ctx.record["model_requests"] = ctx.record.get("model_requests", 0) + len(requests)
+    ctx.record["tokens_cached"] = ctx.record.get("tokens_cached", 0) + sum(
+        int(r.get("tokens_cached") or 0) for r in results.values()
+    )
     return results
 
 

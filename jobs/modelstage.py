@@ -15,7 +15,10 @@ flight; the rerun reads the parts of each unfinished shard and sends only the re
 unanswered. The parts are deleted once their shard commits.
 
 Each output row records model id, prompt version, sampling settings (JSON), input and output
-tokens (summed over attempts) and the error, if any; ``raw_output`` keeps the failing text.
+tokens (summed over attempts) and the error, if any; ``raw_output`` keeps the failing text. The
+stage's prompt tokens served from the engine's prefix cache (``tokens_cached``, vLLM's
+``num_cached_tokens``, also summed over attempts) are counted per shard and in the manifest, not
+per row.
 """
 
 from __future__ import annotations
@@ -44,7 +47,7 @@ PARTIAL_FLUSH_S = 20.0
 
 PARTIAL = pa.schema([
     ("key", pa.string()), ("text", pa.string()), ("tokens_in", pa.int64()), ("tokens_out", pa.int64()),
-    ("finish_reason", pa.string()), ("error", pa.string()), ("value", pa.string()), ("sampling", pa.string()),
+    ("tokens_cached", pa.int64()), ("finish_reason", pa.string()), ("error", pa.string()), ("value", pa.string()), ("sampling", pa.string()),
     ("attempts", pa.int32()),
 ])
 
@@ -135,6 +138,7 @@ def _result(res: dict, stage: ModelStage, sampling: dict, attempt: int, prev: di
         "attempts": attempt + 1,
         "tokens_in": int(res["tokens_in"]) + prev.get("tokens_in", 0),
         "tokens_out": int(res["tokens_out"]) + prev.get("tokens_out", 0),
+        "tokens_cached": int(res.get("tokens_cached") or 0) + int(prev.get("tokens_cached") or 0),
     }, invalid
 
 
@@ -158,7 +162,8 @@ class PartialResults:
 
         rows = [{
             "key": r["key"], "text": r.get("text") or "", "tokens_in": int(r.get("tokens_in") or 0),
-            "tokens_out": int(r.get("tokens_out") or 0), "finish_reason": r.get("finish_reason") or "",
+            "tokens_out": int(r.get("tokens_out") or 0), "tokens_cached": int(r.get("tokens_cached") or 0),
+            "finish_reason": r.get("finish_reason") or "",
             "error": r.get("error") or "", "value": json.dumps(r.get("value")),
             "sampling": json.dumps(r.get("sampling") or {}, sort_keys=True), "attempts": int(r.get("attempts") or 1),
         } for r in results]
@@ -176,6 +181,7 @@ class PartialResults:
             r["value"] = json.loads(r["value"])
             r["sampling"] = json.loads(r["sampling"])
             r["error"] = r["error"] or ""
+            r["tokens_cached"] = int(r.get("tokens_cached") or 0)  # null in parts written before it
             out[r["key"]] = r
         return out
 
@@ -255,8 +261,14 @@ def _rows_for(work: ShardWork, stage: ModelStage, spec: engines.EngineSpec | Non
     return rows
 
 
+def cached_tokens(work: ShardWork, results: dict) -> int:
+    """Prompt tokens of a shard's requests that the engine served from its prefix cache."""
+    return sum(int((results.get(r["key"]) or {}).get("tokens_cached") or 0) for r in work.requests)
+
+
 def _add(totals: dict, stats: dict) -> None:
-    for k in ("rows_in", "rows_out", "tokens_in", "tokens_out", "error_rows", "table_rows", "model_requests"):
+    for k in ("rows_in", "rows_out", "tokens_in", "tokens_out", "tokens_cached", "error_rows", "table_rows",
+              "model_requests"):
         totals[k] = totals.get(k, 0) + int(stats.get(k, 0))
     for group in ("rejected_by_reason", "notes"):
         for key, n in stats.get(group, {}).items():
@@ -309,6 +321,7 @@ def run_sharded(
             "model_requests": len(w.requests),
             "tokens_in": sum(int(r.get("tokens_in") or 0) for r in rows),
             "tokens_out": sum(int(r.get("tokens_out") or 0) for r in rows),
+            "tokens_cached": cached_tokens(w, results),
             "error_rows": sum(1 for r in rows if r.get("error")),
             "notes": notes,
         }
@@ -387,6 +400,7 @@ def run_sharded(
     rec.update(
         tokens_in=totals.get("tokens_in", 0),
         tokens_out=totals.get("tokens_out", 0),
+        tokens_cached=totals.get("tokens_cached", 0),
         error_rows=totals.get("error_rows", 0),
         output_rows=totals.get("table_rows", 0),
         model_requests=totals.get("model_requests", 0),

@@ -21,8 +21,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from wfcore import cost, storage
 from wfcore import report_data as rdata
-from wfcore import storage
 from wfcore.config import Config
 from wfcore.rubric import DSAT_CATEGORIES, SAT_CATEGORIES
 from wfcore.run import STAGES, RunDir, now
@@ -35,8 +35,17 @@ EXAMPLES_SEED = 0
 TEXT_LIMIT = 1200
 NO_MODEL_NOTE = (
     "No model was used (lexical detector, preferences extracted from the feedback turn, "
-    "harvested pairs): no GPU-hours and no API cost."
+    "harvested pairs): no GPU-hours and no API cost. Nothing is projected: a projection needs "
+    "the tokens per turn that a run with model stages measures (for example --config vllm)."
 )
+COST_NOTE = (
+    "Projected from this run's tokens per candidate turn (cached prompt tokens, the prefix-cache "
+    "hits the engine reported, cost no prefill compute) and the stated GPU throughput of the "
+    "model's size class; prefill and decoding are timed one after the other, so it errs high. "
+    "The tokens are this run's model and prompts: another model (or a random test model, which "
+    "writes to its token limit) changes them."
+)
+LEXICAL_JUDGE = "lexical"
 
 
 def _read(rd: RunDir, table: str, columns: list[str]) -> pa.Table | None:
@@ -517,6 +526,139 @@ def _clusters(rd: RunDir, stages: dict) -> dict:
     }
 
 
+# ---------------------------------------------------------------- projected cost
+
+
+def _model_stage_tokens(
+    stages: dict, funnel: dict, evaluation: dict | None, cfg: Config
+) -> tuple[list[cost.StageTokens], dict]:
+    """The measured tokens of every stage that ran a model, and the scale-up."""
+    read = int(funnel.get("conversations_read") or 0)
+    turns = int(funnel.get("candidate_turns") or 0)
+    target = cfg.report.cost.conversations
+    per_conv = turns / read if read else 0.0
+    scale = {
+        "conversations": target,
+        "run_conversations_read": read,
+        "run_candidate_turns": turns,
+        "turns_per_conversation": round(per_conv, 4),
+        "projected_turns": round(target * per_conv),
+    }
+    out: list[cost.StageTokens] = []
+    if not turns:
+        return out, scale
+    for s in MODEL_STAGES:
+        r = stages.get(s) or {}
+        if r.get("engine") in (None, "none") or not int(r.get("model_requests") or 0):
+            continue
+        out.append(
+            cost.StageTokens(
+                stage=s,
+                model=r.get("model"),
+                tokens_in=int(r.get("tokens_in") or 0),
+                tokens_cached=int(r.get("tokens_cached") or 0),
+                tokens_out=int(r.get("tokens_out") or 0),
+                units=turns,
+                projected_units=target * per_conv,
+                cached_recorded="tokens_cached" in r,
+            )
+        )
+    ev = stages.get("evaluate") or {}
+    judged = int(ev.get("verdict_rows") or 0) // 2 or int(ev.get("rows_out") or 0)
+    if int(ev.get("model_requests") or 0) and judged:
+        model = ev.get("judge") if ev.get("judge") not in (None, LEXICAL_JUDGE) else None
+        if model is None:  # a rule judge over model-written candidates
+            cands = (evaluation or {}).get("candidates") or {}
+            model = next(
+                (c.get("model") for c in cands.values() if isinstance(c, dict) and c.get("model")),
+                None,
+            )
+        h = cfg.assemble.heldout
+        feedback_share = int(funnel.get("feedback_turns") or 0) / turns
+        size = cost.heldout_size(
+            feedback_share * target * per_conv,
+            h.k,
+            h.per_cluster,
+            h.max_fraction,
+            h.max_items,
+            cfg.evaluate.limit,
+        )
+        scale["projected_heldout_prompts"] = size
+        out.append(
+            cost.StageTokens(
+                stage="evaluate",
+                model=model,
+                tokens_in=int(ev.get("tokens_in") or 0),
+                tokens_cached=int(ev.get("tokens_cached") or 0),
+                tokens_out=int(ev.get("tokens_out") or 0),
+                units=judged,
+                projected_units=size,
+                unit="judged held-out prompt",
+                cached_recorded="tokens_cached" in ev,
+            )
+        )
+    return out, scale
+
+
+def _cost(stages: dict, funnel: dict, evaluation: dict | None, cfg: Config) -> dict:
+    """Projected GPU-hours and cost of the model stages for ``report.cost.conversations``
+    conversations, from this run's tokens (:mod:`wfcore.cost`); nothing when no model ran."""
+    c = cfg.report.cost
+    measured, scale = _model_stage_tokens(stages, funnel, evaluation, cfg)
+    if not measured:
+        return {"model_used": False, "projection": None, "note": NO_MODEL_NOTE}
+    price = cfg.report.gpu_hour_price
+    per_m = cfg.report.price_per_million_tokens
+    projected, skipped = [], []
+    for t in measured:
+        if c.model_size != "auto":
+            size, params, known = cost.by_name(c.model_size), None, "config: report.cost.model_size"
+        else:
+            params, known = cost.model_params(t.model)
+            size = cost.size_class(params) if params is not None else None
+        if size is None:
+            skipped.append({"stage": t.stage, "model": t.model, "reason": f"model size {known}"})
+            continue
+        p = cost.project_stage(
+            t, cost.rates_for(size, c.prompt_tokens_per_s, c.output_tokens_per_s), price
+        )
+        p["model_params_b"] = round(params, 6) if params is not None else None
+        p["model_size_from"] = known
+        engine = (stages.get(t.stage) or {}).get("engine")
+        if engine == "openai" and (per_m.get("input") or per_m.get("output")):
+            tok = p["projected_tokens"]
+            p["api_cost"] = round(
+                (tok["uncached_prompt"] + tok["cached_prompt"]) / 1e6 * per_m.get("input", 0.0)
+                + tok["output"] / 1e6 * per_m.get("output", 0.0),
+                2,
+            )
+        projected.append(p)
+    totals = cost.project(projected, price)
+    pairs = int(funnel.get("pairs") or 0)
+    read = scale["run_conversations_read"]
+    projected_pairs = pairs / read * scale["conversations"] if read else 0
+    api = [p["api_cost"] for p in projected if "api_cost" in p]
+    return {
+        "model_used": True,
+        "engines": sorted(
+            {str((stages.get(t.stage) or {}).get("engine")) for t in measured if t.stage in stages}
+        ),
+        "projection": {
+            **scale,
+            **totals,
+            "stages": projected,
+            "skipped": skipped,
+            "projected_pairs": round(projected_pairs),
+            "cost_per_1000_pairs": round(totals["cost"] / projected_pairs * 1000, 4)
+            if projected_pairs
+            else None,
+            "api_cost": round(sum(api), 2) if api else None,
+            "gpu": "H100 80GB SXM",
+        },
+        "note": COST_NOTE,
+    }
+
+
 # ---------------------------------------------------------------- report
 
 
@@ -525,9 +667,8 @@ def build_report(rd: RunDir, cfg: Config) -> dict:
     stages = m.get("stages", {})
     funnel, categories = _funnel(rd, stages)
     throughput = {}
-    tokens_in = tokens_out = 0
-    gpu_hours = 0.0
-    for s in STAGES:
+    tokens_in = tokens_out = tokens_cached = 0
+    for s in (*STAGES, "evaluate"):
         r = stages.get(s)
         if not r:
             continue
@@ -539,6 +680,7 @@ def build_report(rd: RunDir, cfg: Config) -> dict:
             "wall_seconds": secs,
             "rows_per_second": round(r.get("rows_in", 0) / secs, 1) if secs else None,
             "tokens_in": r.get("tokens_in", 0),
+            "tokens_cached": r.get("tokens_cached"),
             "tokens_out": r.get("tokens_out", 0),
             "error_rows": r.get("error_rows", 0),
             "shards_computed": r.get("shards_computed"),
@@ -546,18 +688,8 @@ def build_report(rd: RunDir, cfg: Config) -> dict:
         }
         tokens_in += int(r.get("tokens_in", 0) or 0)
         tokens_out += int(r.get("tokens_out", 0) or 0)
-        engine = cfg.stage_engine(s) if s in MODEL_STAGES else None
-        conf = cfg.engine_config(engine) if engine else None
-        if conf is not None and getattr(conf, "kind", engine) == "vllm":
-            gpu_hours += (
-                secs * conf.concurrency * conf.tensor_parallel_size * cfg.report.gpus_per_replica / 3600
-            )
-    price = cfg.report.price_per_million_tokens
-    api_cost = tokens_in / 1e6 * price.get("input", 0.0) + tokens_out / 1e6 * price.get(
-        "output", 0.0
-    )
-    cost = gpu_hours * cfg.report.gpu_hour_price + api_cost
-    n_pairs = funnel.get("pairs", 0)
+        tokens_cached += int(r.get("tokens_cached", 0) or 0)
+    evaluation = storage.read_json(rd.path("eval", "summary.json"))
     pairs = _read(
         rd,
         "pairs",
@@ -578,7 +710,6 @@ def build_report(rd: RunDir, cfg: Config) -> dict:
             "tokens",
         ],
     )
-    model_used = bool(cfg.model_engines())
     return {
         "run": rd.uri,
         "generated_at": now(),
@@ -589,24 +720,11 @@ def build_report(rd: RunDir, cfg: Config) -> dict:
         "distributions": _distributions(pairs, rd),
         "losses": _losses(rd, stages),
         "near_duplicates": _clusters(rd, stages),
-        "evaluation": storage.read_json(rd.path("eval", "summary.json")),
+        "evaluation": evaluation,
         "audit": storage.read_json(rd.path("audit", "scores.json")),
         "throughput": throughput,
-        "tokens": {"input": tokens_in, "output": tokens_out},
-        "cost": {
-            "model_used": model_used,
-            "engines": sorted(cfg.model_engines()),
-            "gpu_hours": round(gpu_hours, 4),
-            "gpu_hour_price": cfg.report.gpu_hour_price,
-            "api_cost": round(api_cost, 4),
-            "total": round(cost, 4),
-            "per_1000_pairs": round(cost / n_pairs * 1000, 4) if n_pairs and model_used else None,
-            "note": (
-                "GPU-hours = model-stage wall time x replicas x GPUs per replica; measured on this run's hardware."
-                if model_used
-                else NO_MODEL_NOTE
-            ),
-        },
+        "tokens": {"input": tokens_in, "cached": tokens_cached, "output": tokens_out},
+        "cost": _cost(stages, funnel, evaluation, cfg),
     }
 
 

@@ -11,6 +11,7 @@ from wfcore.rubric import DSAT_CATEGORIES, SAT_CATEGORIES
 
 SECTIONS = (
     ("funnel", "Funnel"),
+    ("cost", "Projected cost"),
     ("categories", "Rubric categories of detected feedback turns"),
     ("pair-types", "Pairs by type"),
     ("examples", "Examples"),
@@ -20,7 +21,6 @@ SECTIONS = (
     ("evaluation", "Evaluation"),
     ("audit", "Detector audit"),
     ("throughput", "Throughput per stage"),
-    ("cost", "Cost"),
 )
 
 CSS = """body{font-family:sans-serif;margin:2em;max-width:72em;color:#222}
@@ -534,6 +534,7 @@ def _throughput(rep: dict) -> str:
             f"{t['wall_seconds']:.1f}",
             num(t["rows_per_second"], 1),
             num(t["tokens_in"]),
+            num(t.get("tokens_cached")),
             num(t["tokens_out"]),
             num(t["error_rows"]),
         ]
@@ -548,6 +549,7 @@ def _throughput(rep: dict) -> str:
             "seconds",
             "rows/s",
             "tokens in",
+            "of which cached",
             "tokens out",
             "error rows",
         ],
@@ -557,13 +559,99 @@ def _throughput(rep: dict) -> str:
 
 def _cost(rep: dict) -> str:
     c = rep["cost"]
-    if not c.get("model_used", True):
+    p = c.get("projection")
+    if not c.get("model_used", True) or not p:
         return f'<p id="cost-line">{e(c["note"])}</p>'
-    return (
-        f'<p id="cost-line">GPU-hours {num(c["gpu_hours"], 4)} at {num(c["gpu_hour_price"], 2)}/h, API cost '
-        f"{num(c['api_cost'], 4)}; total {num(c['total'], 4)}; per 1,000 pairs: {num(c['per_1000_pairs'], 4)}. "
-        f"{e(c['note'])}</p>"
+    usd = lambda v: "-" if v is None else f"${v:,.2f}"  # noqa: E731
+    head = (
+        f'<p id="cost-line">Projected for <b>{num(p["conversations"])}</b> conversations '
+        f"({num(p['turns_per_conversation'], 2)} candidate turns per conversation read, as in this run's "
+        f"{num(p['run_candidate_turns'])} turns of {num(p['run_conversations_read'])} conversations: "
+        f"{num(p['projected_turns'])} turns): <b>{num(p['gpu_hours'], 1)} GPU-hours</b> ({e(p['gpu'])}), "
+        f"<b>{usd(p['cost'])}</b> at {usd(p['gpu_hour_price'])} per GPU-hour"
+        + (
+            f"; {usd(p['cost_per_1000_pairs'])} per 1,000 pairs (at this run's pairs per conversation: "
+            f"{num(p['projected_pairs'])} pairs)"
+            if p.get("cost_per_1000_pairs") is not None
+            else ""
+        )
+        + (
+            f"; at the endpoint's token price the stages on an <code>openai</code> engine cost {usd(p['api_cost'])}"
+            if p.get("api_cost") is not None
+            else ""
+        )
+        + ".</p>"
     )
+    rows, sources = [], {}
+    for s in p["stages"]:
+        r, u, t = s["rates"], s["per_unit"], s["projected_tokens"]
+        refs = []
+        for kind in ("prompt", "output"):
+            src = r[f"{kind}_source"]
+            sources.setdefault(src, len(sources) + 1)
+            refs.append(sources[src])
+        cached = (
+            num(u["cached_prompt"], 1)
+            if s["cached_recorded"]
+            else '<span class="muted">not recorded</span>'
+        )
+        rows.append(
+            [
+                e(s["stage"]),
+                f'<code>{e(s["model"])}</code><br><span class="meta">{e(r["size_class"])} class; size {e(s["model_size_from"])}</span>',
+                e(s["unit"]),
+                num(u["uncached_prompt"], 1),
+                cached,
+                num(u["output"], 1),
+                pct(s["prefix_cache_hit_rate"]),
+                num(s["projected_units"], 0)
+                if isinstance(s["projected_units"], float)
+                else num(s["projected_units"]),
+                f"{num(t['uncached_prompt'])} / {num(t['cached_prompt'])} / {num(t['output'])}",
+                f"{num(r['prompt_tokens_per_s'], 0)} <sup>{refs[0]}</sup>",
+                f"{num(r['output_tokens_per_s'], 0)} <sup>{refs[1]}</sup>",
+                num(s["gpu_hours"], 1),
+                usd(s["cost"]),
+            ]
+        )
+    parts = [
+        head,
+        table(
+            [
+                "stage",
+                "model",
+                "per",
+                "uncached prompt tokens",
+                "cached prompt tokens",
+                "output tokens",
+                "prefix-cache hits",
+                "projected units",
+                "projected tokens (uncached / cached / output)",
+                "prompt tokens/s per GPU",
+                "output tokens/s per GPU",
+                "GPU-hours",
+                "cost",
+            ],
+            rows,
+            left=(0, 1, 2),
+        ),
+    ]
+    for s in p.get("skipped") or []:
+        parts.append(
+            f'<p class="meta">{e(s["stage"])} (<code>{e(s["model"])}</code>) is not projected: {e(s["reason"])}.</p>'
+        )
+    if "projected_heldout_prompts" in p:
+        parts.append(
+            f'<p class="meta">evaluate is projected at the held-out set such a corpus gives: '
+            f"{num(p['projected_heldout_prompts'])} prompts (assemble caps it at k x per_cluster).</p>"
+        )
+    parts.append(
+        '<ol class="meta" id="cost-sources">'
+        + "".join(f"<li>{e(src)}</li>" for src in sources)
+        + "</ol>"
+    )
+    parts.append(f'<p class="meta">{e(c["note"])}</p>')
+    return "".join(parts)
 
 
 RENDER = {

@@ -11,6 +11,7 @@ from wfcore import storage
 
 from .browser import render
 from .test_audit import _tiny_run
+from .test_cost import _run_with_model_stages
 
 
 def test_console_errors_and_uncaught_exceptions_are_reported(tmp_path):
@@ -49,3 +50,19 @@ def test_report_of_a_sparse_run_renders_every_section_without_errors(tmp_path):
     assert "61.0%" in r.dom
     data = r.dom.split('<script type="application/json" id="report">')[1].split("</script>")[0]
     assert json.loads(data)["run"] == rd.uri
+
+
+def test_projected_cost_of_a_model_run_renders_beside_the_funnel(tmp_path):
+    rd = _run_with_model_stages(tmp_path / "run")
+    write_report(rd, saved_config(rd))
+    r = render(rd.path("report.html"))
+    assert r.errors == [] and r.remote_requests() == []
+    order = [r.dom.index(f'<section id="{sid}">') for sid in ("funnel", "cost", "categories")]
+    assert order == sorted(order), "the projection comes right after the funnel"
+    section = r.dom.split('<section id="cost">')[1].split("</section>")[0]
+    line = section.split('id="cost-line">')[1].split("</p>")[0]
+    assert "1,000,000" in line and "GPU-hours" in line
+    rows = section.split("<tr>")[2:]
+    assert [x.split("</td>")[0].split(">")[-1] for x in rows] == ["detect", "respond"]
+    sources = section.split('id="cost-sources">')[1].split("</ol>")[0]
+    assert sources.count("<li>") >= 2 and "Lambda" in sources

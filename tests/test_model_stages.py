@@ -90,6 +90,8 @@ def test_detect_through_ray_data_and_vllm_one_valid_row_per_turn_and_resume(tmp_
         assert set(r["sat_categories"]) <= set(SAT_CATEGORIES) and set(r["dsat_categories"]) <= set(DSAT_CATEGORIES)
         assert r["tokens_in"] > 0 and r["tokens_out"] > 0
     assert rec["tokens_in"] == sum(fb["tokens_in"].to_pylist())
+    # vLLM's prefix-cache hits (the rubric every detect prompt opens with), through Ray Data
+    assert 0 < rec["tokens_cached"] < rec["tokens_in"]
     assert rec["shards_total"] == 2 and rec["shards_computed"] == 2 and rec["shards_skipped"] == 0
     # both shards go through one plan per attempt (one engine start), not one plan per shard
     assert 1 <= rec["engine_plans"] <= 1 + cfg.detect.max_retries
@@ -100,7 +102,8 @@ def test_detect_through_ray_data_and_vllm_one_valid_row_per_turn_and_resume(tmp_
     rec2 = run_stage("detect", run, cfg)
     assert rec2["shards_skipped"] == 2 and rec2["shards_computed"] == 0
     assert run.table("feedback").files() == files
-    assert (rec2["rows_in"], rec2["error_rows"], rec2["tokens_in"]) == (rec["rows_in"], rec["error_rows"], rec["tokens_in"])
+    assert (rec2["rows_in"], rec2["error_rows"], rec2["tokens_in"], rec2["tokens_cached"]) == (
+        rec["rows_in"], rec["error_rows"], rec["tokens_in"], rec["tokens_cached"])
 
 
 @pytest.mark.vllm

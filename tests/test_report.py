@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from jobs.report import build_report, write_report
+from jobs.report import _cost, build_report, write_report
 from jobs.report_html import SECTIONS, render_html
 from wfcore import report_data as rd_
 from wfcore.config import load_config
@@ -109,20 +109,19 @@ def test_cost_line_says_when_no_model_was_used():
     page = render_html(_report())
     line = page.split('id="cost-line">')[1].split("</p>")[0]
     assert "No model was used" in line and "per 1,000 pairs" not in line
-    page = render_html(
-        _report(
-            cost={
-                "model_used": True,
-                "gpu_hours": 0.5,
-                "gpu_hour_price": 2.5,
-                "api_cost": 0.0,
-                "total": 1.25,
-                "per_1000_pairs": 0.25,
-                "note": "n",
-            }
-        )
-    )
-    assert "GPU-hours 0.5000" in page and "per 1,000 pairs: 0.2500" in page
+    detect = {
+        "engine": "vllm",
+        "model": "org/m-8B",
+        "model_requests": 20,
+        "tokens_in": 1000,
+        "tokens_cached": 500,
+        "tokens_out": 100,
+    }
+    funnel = {"conversations_read": 10, "candidate_turns": 20, "pairs": 5}
+    c = _cost({"detect": detect}, funnel, None, load_config("default", []))
+    line = render_html(_report(cost=c)).split('id="cost-line">')[1].split("</p>")[0]
+    assert "1,000,000" in line and "GPU-hours" in line and "per 1,000 pairs" in line
+    assert c["projection"]["projected_pairs"] == 500_000
 
 
 def test_every_section_is_present_even_when_empty():

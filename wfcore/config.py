@@ -283,12 +283,19 @@ class RayConfig(Strict):
     num_cpus: int | None = Field(None, description="Logical CPUs for a local runtime (the model stages need >= 4 logical CPUs; default max(4, cores)).")
 
 
+class CostConfig(Strict):
+    conversations: int = Field(1_000_000, ge=1, description="Conversations the report's cost projection is for (default: WildChat-1M's 1M); the run's candidate turns per conversation read scale it to turns.")
+    model_size: Literal["auto", "small", "8b", "70b", "405b"] = Field("auto", description="Model size class whose GPU throughput the projection uses (`small` <= 3B parameters, `8b` <= 20B, `70b` <= 150B, `405b` above; rates and their sources in `wfcore/cost.py`, H100 80GB SXM); `auto`: per stage, from the parameter count in a local model folder's safetensors headers, else a size in the model's name (`70B`, `135M`).")
+    prompt_tokens_per_s: float | None = Field(None, gt=0, description="Uncached prompt (prefill) tokens per second per GPU, in place of the size class's rate (which is an assumption: 2 FLOPs per parameter per token at 40% of an H100's dense BF16 peak). Set it from your own `vllm bench` figures.")
+    output_tokens_per_s: float | None = Field(None, gt=0, description="Output tokens per second per GPU, in place of the size class's rate (published vLLM benchmark figures for 8B, 70B and 405B; an assumption for `small`).")
+
+
 class ReportConfig(Strict):
-    gpu_hour_price: float = Field(2.5, ge=0, description="Price of one GPU-hour, for the cost estimate.")
+    gpu_hour_price: float = Field(2.5, ge=0, description="Price of one GPU-hour in dollars, for the cost projection (an assumption: a typical on-demand H100-class rate; set yours).")
     price_per_million_tokens: dict[str, float] = Field(
-        default_factory=lambda: {"input": 0.0, "output": 0.0}, description="Endpoint price per 1M tokens (OpenAI-compatible engines)."
+        default_factory=lambda: {"input": 0.0, "output": 0.0}, description="Endpoint price per 1M tokens (OpenAI-compatible engines): the projection then also prices the stages on `openai` engines per token."
     )
-    gpus_per_replica: float = Field(1.0, ge=0, description="GPUs per engine replica for the GPU-hours estimate.")
+    cost: CostConfig = Field(default_factory=CostConfig)
 
 
 class Config(Strict):

@@ -183,9 +183,10 @@ def run_requests(
 ) -> Iterator[dict]:
     """Send ``requests`` ({"key", "messages": list}) through one Ray Data plan; yield results.
 
-    Results are dicts with ``key, text, tokens_in, tokens_out, finish_reason, error``, streamed
-    back as the plan produces them (in no particular order). Input order is kept when building
-    the dataset, so turns of one conversation reach the engine together and share prefixes.
+    Results are dicts with ``key, text, tokens_in, tokens_out, tokens_cached, finish_reason,
+    error``, streamed back as the plan produces them (in no particular order). Input order is
+    kept when building the dataset, so turns of one conversation reach the engine together and
+    share prefixes.
     """
     if not requests:
         return

@@ -13,7 +13,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-RESULT_COLUMNS = ("key", "text", "tokens_in", "tokens_out", "finish_reason", "error")
+# tokens_cached: prompt tokens the engine served from its prefix cache (0 when it does not say)
+RESULT_COLUMNS = (
+    "key",
+    "text",
+    "tokens_in",
+    "tokens_out",
+    "tokens_cached",
+    "finish_reason",
+    "error",
+)
 
 ADAPTERS: dict[str, type[EngineAdapter]] = {}
 
@@ -106,6 +115,7 @@ def project(row: dict) -> dict:
             "text": "",
             "tokens_in": int(row.get("num_input_tokens") or 0),
             "tokens_out": 0,
+            "tokens_cached": 0,
             "finish_reason": "",
             "error": f"engine_error: {str(row['__inference_error__'])[:500]}",
         }

@@ -56,6 +56,7 @@ def http_post(row: dict) -> dict:
         "text": "",
         "tokens_in": 0,
         "tokens_out": 0,
+        "tokens_cached": 0,
         "finish_reason": "",
         "error": "",
     }
@@ -66,6 +67,11 @@ def http_post(row: dict) -> dict:
         usage = resp.get("usage") or {}
         out["tokens_in"] = int(usage.get("prompt_tokens") or 0)
         out["tokens_out"] = int(usage.get("completion_tokens") or 0)
+        # OpenAI's (and vLLM's, with --enable-prompt-tokens-details) prefix-cache hits
+        details = usage.get("prompt_tokens_details") or {}
+        out["tokens_cached"] = (
+            int(details.get("cached_tokens") or 0) if isinstance(details, dict) else 0
+        )
     else:
         err = resp.get("error") if isinstance(resp, dict) else None
         msg = (

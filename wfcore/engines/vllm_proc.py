@@ -44,6 +44,7 @@ def vllm_post(row: dict) -> dict:
         "text": row.get("generated_text") or "",
         "tokens_in": int(row.get("num_input_tokens") or 0),
         "tokens_out": int(row.get("num_generated_tokens") or 0),
+        "tokens_cached": int(row.get("num_cached_tokens") or 0),
         "finish_reason": "",
         "error": "",
     }
@@ -68,6 +69,17 @@ def bound_engine_restarts(processor, max_restarts: int) -> None:
     stage.map_batches_kwargs["max_restarts"] = int(max_restarts)
     # a task whose actor died is retried on the restarted actor, at most as often as it restarts
     stage.map_batches_kwargs["max_task_retries"] = int(max_restarts)
+
+
+def record_cached_tokens(processor) -> None:
+    """Run the engine stage as :class:`~.vllm_udf.vLLMEngineStageUDFCachedTokens`, which adds each
+    answer's prefix-cache hits (vLLM's ``num_cached_tokens``) as a column."""
+    from .vllm_udf import vLLMEngineStageUDFCachedTokens
+
+    # a copy, not an assignment: the stage validates assignments by rerunning its set-up, which
+    # then finds no placement group (it popped it) and asks for a GPU, so a CPU plan never starts
+    stage = processor.stages[ENGINE_STAGE]
+    processor.stages[ENGINE_STAGE] = stage.model_copy(update={"fn": vLLMEngineStageUDFCachedTokens})
 
 
 GIB = 1 << 30
@@ -242,6 +254,7 @@ class VllmAdapter(EngineAdapter):
 
     def after_build(self, processor) -> None:
         bound_engine_restarts(processor, self.conf.max_engine_restarts)
+        record_cached_tokens(processor)
 
     def engine_error(self, e: BaseException, since: float | None = None) -> BaseException | None:
         from .errors import engine_cause, is_actor_death
