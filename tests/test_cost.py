@@ -11,7 +11,7 @@ import pytest
 from jobs.report import build_report
 from jobs.report_html import render_html
 from wfcore import cost
-from wfcore.config import load_config
+from wfcore.config import ConfigError, load_config
 from wfcore.run import RunDir
 from wfcore.schema import TURNS, to_table
 
@@ -185,3 +185,13 @@ def test_configured_size_and_rates_replace_the_table(tmp_path):
         assert s["rates"]["size_class"] == "small"
         assert s["rates"]["output_tokens_per_s"] == 500
         assert s["rates"]["output_source"] == "config: report.cost.output_tokens_per_s"
+
+
+def test_a_run_saved_before_the_projection_still_loads_its_config():
+    """Older manifests hold report.gpus_per_replica (the wall-time GPU-hours line it sized is
+    gone); their config still loads for `wildfeedback report`, a user's file still may not."""
+    saved = load_config("default", []).model_dump(mode="json")
+    saved["report"]["gpus_per_replica"] = 1.0
+    assert load_config(None, ["run=r"], base=saved).report.gpu_hour_price == 2.5
+    with pytest.raises(ConfigError, match="gpus_per_replica"):
+        load_config(None, ["report.gpus_per_replica=1"])

@@ -412,9 +412,25 @@ def profile_path(name: str) -> str:
     return os.path.join(PROFILES_DIR, f"{name}.yaml")
 
 
+# Keys a saved config may hold that the schema no longer has (they did nothing the current
+# code would honour). Only a run's saved config is cleaned of them; a user's file still fails.
+RETIRED_KEYS = {("report", "gpus_per_replica")}  # sized the wall-time GPU-hours line (issue 15.5)
+
+
+def _without_retired(base: dict) -> dict:
+    data = dict(base)
+    for section, key in RETIRED_KEYS:
+        if isinstance(data.get(section), dict) and key in data[section]:
+            data[section] = {k: v for k, v in data[section].items() if k != key}
+    return data
+
+
 def load_config(path: str | None = None, sets: list[str] | None = None, base: dict | None = None) -> Config:
-    """Load ``path`` (a YAML file or a shipped profile name), apply ``key=value`` overrides, validate."""
-    data: dict = dict(base or {})
+    """Load ``path`` (a YAML file or a shipped profile name), apply ``key=value`` overrides, validate.
+
+    ``base`` is a run's saved config (its manifest's ``config``): keys the schema has since
+    retired (:data:`RETIRED_KEYS`) are dropped from it, so older runs still load."""
+    data: dict = _without_retired(base or {})
     if path:
         if not os.path.exists(path) and os.path.exists(profile_path(path)):
             path = profile_path(path)
