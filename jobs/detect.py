@@ -13,7 +13,7 @@ from wfcore import lexical
 from wfcore.config import Config
 from wfcore.engines import engine_spec
 from wfcore.outputs import detect_schema, is_quote_of, parse_detection
-from wfcore.prompts import format_context, prompt_version, render, truncate_oldest
+from wfcore.prompts import conversation_transcript, prompt_version, render
 from wfcore.schema import FEEDBACK, TURNS
 
 from . import modelstage
@@ -78,11 +78,14 @@ def lexical_row(turn: dict, det, detector: str, version: str) -> dict:
 
 
 def detect_messages(turn: dict, max_chars: int) -> list[dict]:
+    """The detect prompt of a candidate turn: rubric, then the conversation as numbered whole
+    messages ending with the judged response and user turn (``wfcore.prompts``: a conversation's
+    consecutive turns share all but the closing line, so the prefix cache serves it)."""
+    conversation, response_number, turn_number = conversation_transcript(
+        turn.get("history"), turn.get("response"), turn.get("user_message"), max_chars
+    )
     return render(
-        "detect",
-        context=format_context(turn.get("history"), max_chars),
-        response=truncate_oldest(turn.get("response") or "", max_chars),
-        user_message=truncate_oldest(turn.get("user_message") or "", max_chars),
+        "detect", conversation=conversation, response_number=response_number, turn_number=turn_number
     )
 
 

@@ -1,0 +1,319 @@
+"""Detect prompts' prefix-cache reuse on real conversations: old layout (detect.v1) vs new (v2).
+
+    .venv/bin/python benchmarks/prefix_reuse.py [--data ../shared/data] [--corpus wildchat llm_rubric]
+        [--max-context-chars 6000] [--kv-cache-tokens 65536] [--json OUT]
+
+1. Candidate turns from real conversations. ``wildchat``: the 500 WildChat exchanges of
+   ``wildchat_tuples`` (README there): each record is messages ``t-len(x) .. t+1`` of its
+   conversation (``x``, then the reply ``y_gpt4``, then the follow-up ``o_oracle``); records of
+   one conversation are merged by message index into contiguous segments, and each segment is
+   exploded into candidate turns as prepare does (``wfcore.turns.explode``: every user turn after
+   an assistant response, with the history before it), so consecutive turns of a segment share
+   their history. ``llm_rubric``: the 223 full LLM-Rubric chats, exploded the same way.
+2. The detect prompts of every turn in both layouts: ``detect.v1`` (the old one: "Earlier
+   conversation" text truncated from the oldest side, then the response, then the turn) and
+   ``detect.v2`` (``jobs.detect.detect_messages``: the conversation as numbered whole messages,
+   stable cut points, judged response and turn last).
+3. Prefill only (``max_tokens=1``: the hit rate does not depend on decoding) through one vLLM
+   engine with prefix caching and a KV cache of ``--kv-cache-tokens`` (far less than the corpus,
+   as on a GPU serving a real corpus), once in the order the detect plan sends them (each shard's
+   turns ``modelstage.conversation_order``-ed, shards in turn, as ``run_sharded`` builds one plan)
+   and once shuffled, the prefix cache reset before each pass. Per request vLLM reports
+   ``RequestOutput.num_cached_tokens`` (the prompt tokens its local prefix cache served when the
+   request was first scheduled: the count behind ``vllm:prefix_cache_hits``); uncached = prompt
+   tokens - cached. ``ideal`` is the layout's ceiling: every prompt served the longest token prefix
+   it shares with any earlier prompt (infinite cache, token-exact: no block rounding).
+
+The model is the tests' tiny random Llama (``tests/tinymodel.py``): hit rates and token counts
+depend on the prompt tokens, the tokenizer and the engine's block size, not on the weights, so a
+random model measures them as a real one would (its byte-level BPE vocabulary is trained on the
+project's own text, so absolute token counts differ from a production tokenizer's; the ratios are
+the claim). Prints one table per corpus, the old layout as baseline beside the new and the ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import gc
+import json
+import os
+import random
+import sys
+import tempfile
+import time
+import zlib
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+SHARDS = 4
+
+
+def _messages(x) -> list[dict]:
+    if isinstance(x, str):
+        x = ast.literal_eval(x)
+    return [{"role": m["role"], "content": m.get("content") or ""} for m in x]
+
+
+def wildchat_conversations(data: str) -> tuple[list[dict], dict]:
+    """Contiguous message segments of the WildChat tuples (records of a conversation merged)."""
+    path = os.path.join(data, "wildchat_tuples", "wildfeedback_held_outputs_step10.json")
+    with open(path, encoding="utf-8") as f:
+        records = json.load(f)
+    by_conv: dict[str, dict[int, dict]] = {}
+    conflicts = 0
+    for r in records:
+        x = _messages(r["x"])
+        msgs = [
+            *x,
+            {"role": "assistant", "content": r["y_gpt4"]},
+            {"role": "user", "content": r["o_oracle"]},
+        ]
+        start = int(r["turn_index"]) - len(x)
+        known = by_conv.setdefault(str(r["conversation_id"]), {})
+        for k, m in enumerate(msgs):
+            if start + k in known and known[start + k] != m:
+                conflicts += 1
+            known.setdefault(start + k, m)
+    convs = []
+    for cid, known in by_conv.items():
+        keys = sorted(known)
+        seg = [keys[0]]
+        for k in [*keys[1:], None]:
+            if k is not None and k == seg[-1] + 1:
+                seg.append(k)
+                continue
+            convs.append(
+                {"conversation_id": f"{cid}@{seg[0]}", "messages": [known[i] for i in seg]}
+            )
+            if k is not None:
+                seg = [k]
+    info = {
+        "records": len(records),
+        "conversations": len(by_conv),
+        "segments": len(convs),
+        "overlap_conflicts": conflicts,
+    }
+    return convs, info
+
+
+def llm_rubric_conversations(data: str) -> tuple[list[dict], dict]:
+    with open(os.path.join(data, "llm_rubric", "real_data.json"), encoding="utf-8") as f:
+        chats = json.load(f)
+    convs = [
+        {"conversation_id": str(c["_id"]), "messages": _messages(c["messages"])} for c in chats
+    ]
+    return convs, {"records": len(chats), "conversations": len(convs), "segments": len(convs)}
+
+
+def candidate_turns(convs: list[dict]) -> list[dict]:
+    """TURNS-like rows in the order the detect plan sends them to the engine."""
+    from jobs.modelstage import conversation_order
+    from wfcore.turns import explode
+
+    shards: dict[int, list[dict]] = {}
+    for conv in convs:
+        shard = zlib.crc32(conv["conversation_id"].encode()) % SHARDS
+        for row in explode(conv):
+            shards.setdefault(shard, []).append({**row, "shard": shard})
+    return [row for s in sorted(shards) for row in conversation_order(shards[s])]
+
+
+def old_messages(turn: dict, max_chars: int) -> list[dict]:
+    """The detect prompt before this change (detect.v1), rendered as jobs.detect rendered it."""
+    from wfcore.prompts import format_context, render, truncate_oldest
+
+    return render(
+        "detect.v1",
+        context=format_context(turn.get("history"), max_chars),
+        response=truncate_oldest(turn.get("response") or "", max_chars),
+        user_message=truncate_oldest(turn.get("user_message") or "", max_chars),
+    )
+
+
+def ideal_cached(prompts: list[list[int]]) -> list[int]:
+    """Per prompt, the longest token prefix shared with any earlier prompt (a token trie)."""
+    trie: dict[tuple[int, int], int] = {}
+    out = []
+    for ids in prompts:
+        node, hit, matching = 0, 0, True
+        for i, tok in enumerate(ids):
+            nxt = trie.get((node, tok))
+            if nxt is None:
+                matching = False
+                nxt = len(trie) + 1
+                trie[(node, tok)] = nxt
+            elif matching:
+                hit = i + 1
+            node = nxt
+        out.append(min(hit, len(ids) - 1))  # the last prompt token is always computed
+    return out
+
+
+def prefill(llm, sp, prompts: list[list[dict]], order: list[int]) -> dict:
+    llm.reset_prefix_cache()
+    t0 = time.time()
+    outs = llm.chat([prompts[i] for i in order], sp, use_tqdm=False)
+    wall = time.time() - t0
+    tokens = [len(o.prompt_token_ids) for o in outs]
+    cached = [int(o.num_cached_tokens or 0) for o in outs]
+    return {
+        "turns": len(outs),
+        "prompt_tokens": sum(tokens),
+        "cached_tokens": sum(cached),
+        "wall_s": wall,
+        "token_ids": [list(o.prompt_token_ids) for o in outs],
+    }
+
+
+def summary(turns: int, prompt: int, cached: int) -> dict:
+    return {
+        "turns": turns,
+        "prompt_tokens": prompt,
+        "cached_tokens": cached,
+        "prompt_per_turn": prompt / max(turns, 1),
+        "uncached_per_turn": (prompt - cached) / max(turns, 1),
+        "hit_rate": cached / max(prompt, 1),
+    }
+
+
+def measure(llm, sp, turns: list[dict], max_chars: int, seed: int) -> dict:
+    from jobs.detect import detect_messages
+
+    shuffled = list(range(len(turns)))
+    random.Random(seed).shuffle(shuffled)
+    res: dict = {}
+    for layout, build in (("old", old_messages), ("new", detect_messages)):
+        prompts = [build(t, max_chars) for t in turns]
+        ordered = prefill(llm, sp, prompts, list(range(len(turns))))
+        shuf = prefill(llm, sp, prompts, shuffled)
+        ideal = ideal_cached(ordered.pop("token_ids"))
+        shuf.pop("token_ids")
+        res[layout] = {
+            "ordered": {
+                **summary(ordered["turns"], ordered["prompt_tokens"], ordered["cached_tokens"]),
+                "wall_s": ordered["wall_s"],
+            },
+            "shuffled": {
+                **summary(shuf["turns"], shuf["prompt_tokens"], shuf["cached_tokens"]),
+                "wall_s": shuf["wall_s"],
+            },
+            "ideal": summary(len(turns), ordered["prompt_tokens"], sum(ideal)),
+        }
+        gc.collect()
+    return res
+
+
+def print_table(name: str, info: dict, n_turns: int, max_chars: int, res: dict) -> None:
+    print(
+        f"\n{name}: {info['records']} records, {info['segments']} conversations"
+        f"{' (segments)' if info['segments'] != info['conversations'] else ''}, {n_turns} candidate turns, "
+        f"detect.max_context_chars={max_chars}"
+    )
+    head = f"{'order':<22}{'':<13}{'prompt tok/turn':>16}{'uncached tok/turn':>19}{'hit rate':>10}"
+    print(head)
+    for order in ("ordered", "shuffled", "ideal"):
+        label = {
+            "ordered": "conversation-ordered",
+            "shuffled": "shuffled",
+            "ideal": "ideal (layout ceiling)",
+        }[order]
+        o, n = res["old"][order], res["new"][order]
+        print(
+            f"{label:<22}{'old (v1)':<13}{o['prompt_per_turn']:>16.0f}{o['uncached_per_turn']:>19.0f}{o['hit_rate']:>10.3f}"
+        )
+        print(
+            f"{'':<22}{'new (v2)':<13}{n['prompt_per_turn']:>16.0f}{n['uncached_per_turn']:>19.0f}{n['hit_rate']:>10.3f}"
+        )
+        print(
+            f"{'':<22}{'new / old':<13}{n['prompt_per_turn'] / o['prompt_per_turn']:>16.2f}"
+            f"{n['uncached_per_turn'] / o['uncached_per_turn']:>19.2f}{n['hit_rate'] / max(o['hit_rate'], 1e-9):>10.2f}"
+        )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    ap.add_argument("--data", default=os.path.join(root, "..", "shared", "data"))
+    ap.add_argument("--corpus", nargs="+", default=["wildchat"], choices=["wildchat", "llm_rubric"])
+    ap.add_argument(
+        "--max-context-chars",
+        type=int,
+        nargs="+",
+        default=[6000],
+        help="detect.max_context_chars values to measure (default: the config default)",
+    )
+    ap.add_argument("--kv-cache-tokens", type=int, default=65_536)
+    ap.add_argument(
+        "--block-size", type=int, default=None, help="KV block size (default: the engine's)"
+    )
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--json", dest="json_out")
+    args = ap.parse_args()
+
+    from tests.tinymodel import apply_engine_env, build_tiny_model
+
+    apply_engine_env()
+    loaders = {"wildchat": wildchat_conversations, "llm_rubric": llm_rubric_conversations}
+    corpora = {name: loaders[name](args.data) for name in args.corpus}
+    turns = {name: candidate_turns(convs) for name, (convs, _) in corpora.items()}
+
+    # the longest prompt decides max_model_len (no request may fail for length)
+    from jobs.detect import detect_messages
+
+    longest = max(
+        len(m["content"])
+        for ts in turns.values()
+        for t in ts
+        for mc in args.max_context_chars
+        for build in (old_messages, detect_messages)
+        for m in build(t, mc)
+    )
+    work = tempfile.mkdtemp(prefix="wf-prefix-")
+    t0 = time.time()
+    max_model_len = 32_768
+    model = build_tiny_model(os.path.join(work, "model"), max_position_embeddings=max_model_len)
+    from vllm import LLM, SamplingParams
+
+    kwargs = {"block_size": args.block_size} if args.block_size else {}
+    probe = LLM(
+        model=model, enforce_eager=True, dtype="float32", max_model_len=max_model_len, **kwargs
+    )
+    block = int(probe.llm_engine.vllm_config.cache_config.block_size)
+    del probe
+    gc.collect()
+    llm = LLM(
+        model=model,
+        enforce_eager=True,
+        dtype="float32",
+        max_model_len=max_model_len,
+        enable_prefix_caching=True,
+        num_gpu_blocks_override=max(args.kv_cache_tokens // block, 1),
+        **kwargs,
+    )
+    sp = SamplingParams(max_tokens=1, temperature=0.0)
+    kv = max(args.kv_cache_tokens // block, 1) * block
+    print(
+        f"tiny random model (tests/tinymodel.py) built and loaded in {time.time() - t0:.0f} s; "
+        f"KV cache {kv} tokens, block {block}; longest prompt message {longest} chars; "
+        f"load avg {[round(x, 2) for x in os.getloadavg()]}",
+        flush=True,
+    )
+    result: dict = {"kv_cache_tokens": kv, "block_size": block, "args": vars(args), "corpora": {}}
+    for name, (_convs, info) in corpora.items():
+        for mc in args.max_context_chars:
+            t1 = time.time()
+            res = measure(llm, sp, turns[name], mc, args.seed)
+            result["corpora"].setdefault(name, {"info": info, "turns": len(turns[name])})[
+                str(mc)
+            ] = res
+            print_table(name, info, len(turns[name]), mc, res)
+            print(f"({time.time() - t1:.0f} s)", flush=True)
+    print(f"\nload avg after {[round(x, 2) for x in os.getloadavg()]}")
+    if args.json_out:
+        with open(args.json_out, "w") as f:
+            json.dump(result, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
