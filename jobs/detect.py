@@ -13,7 +13,7 @@ from wfcore import lexical
 from wfcore.config import Config
 from wfcore.engines import engine_spec
 from wfcore.outputs import detect_schema, is_quote_of, parse_detection
-from wfcore.prompts import conversation_transcript, prompt_version, render
+from wfcore.prompts import conversation_transcript, layout_version, prompt_version, render
 from wfcore.schema import FEEDBACK, TURNS
 
 from . import modelstage
@@ -30,6 +30,7 @@ def fingerprint_parts(cfg: Config) -> dict:
         parts["lexical"] = lexical_version()
     if cfg.detect.engine != LEXICAL:
         parts["prompt_version"] = prompt_version("detect")
+        parts["prompt_layout"] = layout_version()
         parts["engine"] = engine_parts(cfg, cfg.detect.engine)
     return parts
 

@@ -188,3 +188,17 @@ def test_stable_cut_and_clip_middle():
         and prompts.MIDDLE_MARKER in out
     )
     assert prompts.clip_middle("short", 80) == "short"
+
+
+def test_detect_fingerprint_follows_the_transcript_layout(monkeypatch):
+    from jobs import detect
+    from wfcore.config import Config
+
+    cfg = Config.model_validate({"detect": {"engine": "vllm"}, "vllm": {"model": "m"}})
+    before = detect.fingerprint_parts(cfg)
+    assert before["prompt_version"] == prompts.prompt_version("detect")
+    monkeypatch.setattr(prompts, "CUT_SPACING", 0.25)
+    assert detect.fingerprint_parts(cfg) != before
+    # the lexical default carries no prompt: a layout change does not touch it
+    lex = Config.model_validate({})
+    assert "prompt_layout" not in detect.fingerprint_parts(lex)

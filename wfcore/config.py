@@ -144,7 +144,7 @@ class DetectConfig(Strict):
     engine: str = Field("lexical", description="Who labels SAT/DSAT: `lexical` (the rubric detector, no model), or the name of an engine under `engines` (`vllm` / `openai` without an `engines` entry of that name: the top-level `vllm` / `openai` section).")
     prefilter: Literal["off", "prefilter"] = Field("prefilter", description="With a model engine: `prefilter` sends only turns the lexical detector flags as possible feedback; `off` sends all. The shipped model profiles (`vllm`, `openai`) set `off`: the prefilter's target (recall >= 0.90 of feedback turns while passing <= 60%) is met on LLM-Rubric silver labels but not yet on human-labelled turns (README, Measured).")
     prefilter_threshold: float = Field(0.25, ge=0, le=0.5, description="Lexical prefilter operating point: turns whose lexical score is >= this go to the model (lower: more recall, more turns passed; <= 0.5 keeps every lexical SAT/DSAT turn). See benchmarks/detector_quality.py.")
-    max_context_chars: int = Field(6_000, gt=0, description="Conversation context kept in the prompt, truncated from the oldest side.")
+    max_context_chars: int = Field(6_000, gt=0, description="Characters of conversation history (the messages before the judged response) kept in the detect prompt; each message, the judged response and user turn included, is also clipped to this (start and end kept). Over budget, whole old messages are dropped at cut points fixed by the conversation (about every half budget), so consecutive turns keep the same prompt prefix.")
     max_retries: int = Field(2, ge=0, description="Retries of a row whose output fails validation before it becomes an error row.")
     sampling: DetectSampling = Field(default_factory=DetectSampling)
 

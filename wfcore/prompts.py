@@ -181,6 +181,19 @@ def conversation_transcript(
     return "".join(parts), n + 1, n + 2
 
 
+def layout_version() -> str:
+    """Hash of the transcript layout (the code and constants of ``conversation_transcript``):
+    part of the detect fingerprint, so a layout change recomputes the stage like a template change."""
+    import inspect
+
+    parts = [
+        inspect.getsource(f)
+        for f in (clip_middle, message_block, stable_cut, conversation_transcript)
+    ]
+    parts += [MIDDLE_MARKER, OMITTED_MARKER, repr(CUT_SPACING)]
+    return hashlib.blake2b("\0".join(parts).encode("utf-8"), digest_size=6).hexdigest()
+
+
 def _blocks(name: str) -> list[tuple[str, str]]:
     text = template_text(name)
     marks = list(_BLOCK.finditer(text))
