@@ -109,6 +109,41 @@ def test_vllm_profile_run_builds_generated_pairs_and_accounts_for_rows(vllm_run)
         assert p["prompt"][-1]["role"] == "user"
 
 
+def test_vllm_run_report_projects_the_cost_from_the_tokens_the_engine_reported(vllm_run):
+    """Prefix-cache hits come from vLLM (``num_cached_tokens``) through Ray Data into the
+    manifest, and the report projects each model stage from them; the page renders them."""
+    import json
+
+    from .browser import render
+
+    rd = RunDir(vllm_run)
+    stages = rd.manifest()["stages"]
+    for s in ("detect", "preferences", "respond"):
+        assert 0 <= stages[s]["tokens_cached"] <= stages[s]["tokens_in"], s
+    det = stages["detect"]
+    assert 0 < det["tokens_cached"] < det["tokens_in"], "turns share the detect prompt's rubric prefix"
+    rep = json.loads(open(rd.path("report.json"), encoding="utf-8").read())
+    p = rep["cost"]["projection"]
+    turns = rep["funnel"]["candidate_turns"]
+    assert p["run_candidate_turns"] == turns and p["conversations"] == 1_000_000
+    by = {x["stage"]: x for x in p["stages"]}
+    assert set(by) == {"detect", "preferences", "respond"}
+    for s, x in by.items():
+        rec = stages[s]
+        assert (x["tokens_in"], x["tokens_cached"], x["tokens_out"]) == (
+            rec["tokens_in"], rec["tokens_cached"], rec["tokens_out"]), s
+        assert x["per_unit"]["cached_prompt"] == round(rec["tokens_cached"] / turns, 1), s
+        assert x["rates"]["size_class"] == "small" and "safetensors" in x["model_size_from"], s
+        assert x["gpu_hours"] > 0
+    assert p["gpu_hours"] == pytest.approx(sum(x["gpu_hours"] for x in by.values()), abs=0.011)
+    r = render(rd.path("report.html"))
+    assert r.errors == [] and r.remote_requests() == []
+    section = r.dom.split('<section id="cost">')[1].split("</section>")[0]
+    assert "1,000,000" in section.split('id="cost-line">')[1].split("</p>")[0]
+    assert [x.split("</td>")[0].split(">")[-1] for x in section.split("<tr>")[2:]] == [
+        "detect", "preferences", "respond"]
+
+
 def _engine_workers(proc) -> list[psutil.Process]:
     """Ray actor processes serving the vLLM engine stage for the run ``proc`` (its local Ray
     cluster's processes descend from it; other tests' engines on other xdist workers do not)."""
