@@ -13,7 +13,7 @@ from jobs.report_html import render_html
 from wfcore import cost
 from wfcore.config import ConfigError, load_config
 from wfcore.run import RunDir
-from wfcore.schema import TURNS, to_table
+from wfcore.schema import FEEDBACK, TURNS, to_table
 
 RATES = {
     "size_class": "test",
@@ -195,3 +195,43 @@ def test_a_run_saved_before_the_projection_still_loads_its_config():
     assert load_config(None, ["run=r"], base=saved).report.gpu_hour_price == 2.5
     with pytest.raises(ConfigError, match="gpus_per_replica"):
         load_config(None, ["report.gpus_per_replica=1"])
+
+
+def test_a_model_judge_is_projected_per_judged_prompt_at_the_held_out_size_of_the_corpus(tmp_path):
+    rd = _run_with_model_stages(tmp_path / "run")
+    m = rd.manifest()
+    m["stages"]["evaluate"] = {
+        "status": "done",
+        "judge": "org/Judge-70B",
+        "model_requests": 40,
+        "verdict_rows": 40,
+        "rows_out": 19,
+        "tokens_in": 60_000,
+        "tokens_cached": 20_000,
+        "tokens_out": 4_000,
+    }
+    rd.write_manifest(m)
+    fb = [
+        {
+            "turn_id": f"t{i}",
+            "conversation_id": f"c{i % 180}",
+            "sat": False,
+            "dsat": i < 100,
+            "sat_categories": [],
+            "dsat_categories": ["Revision"] if i < 100 else [],
+        }
+        for i in range(500)
+    ]
+    rd.table("feedback").write(to_table(fb, FEEDBACK))
+    rep = build_report(rd, load_config("default", [f"run={rd.uri}"]))
+    p = rep["cost"]["projection"]
+    ev = next(s for s in p["stages"] if s["stage"] == "evaluate")
+    assert ev["units"] == 20 and ev["unit"] == "judged held-out prompt", "2 verdicts per prompt"
+    assert ev["per_unit"] == {"uncached_prompt": 2000.0, "cached_prompt": 1000.0, "output": 200.0}
+    # 100 of 500 turns are feedback: 500,000 at 1M conversations; the held-out budget caps at
+    # k x per_cluster = 700 (5% of the feedback turns would be 25,000)
+    assert p["projected_heldout_prompts"] == ev["projected_units"] == 700
+    assert ev["rates"]["size_class"] == "70b"
+    r = ev["rates"]
+    want = 700 * (2000 / r["prompt_tokens_per_s"] + 200 / r["output_tokens_per_s"]) / 3600
+    assert ev["gpu_hours"] == pytest.approx(want, abs=0.01)
