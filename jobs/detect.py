@@ -4,6 +4,8 @@
 ``vllm`` / ``openai`` ask a model through Ray Data with JSON-schema-constrained output. With
 ``detect.prefilter: prefilter`` only turns the lexical detector marks as candidates go to the
 model; the others get a no-signal row with ``detector = "lexical-prefilter"``.
+With ``detect.with_preferences`` the model's answer also carries the turn's preference
+statements (column ``preferences``; the preferences stage validates and writes them).
 Output ``RUN/feedback/``: exactly one row per candidate turn (error rows included).
 """
 
@@ -12,8 +14,13 @@ from __future__ import annotations
 from wfcore import lexical
 from wfcore.config import Config
 from wfcore.engines import engine_spec
-from wfcore.outputs import detect_schema, is_quote_of, parse_detection
-from wfcore.prompts import conversation_transcript, layout_version, prompt_version, render
+from wfcore.outputs import (
+    detect_schema,
+    is_quote_of,
+    parse_detection,
+    parse_detection_with_preferences,
+)
+from wfcore.prompts import conversation_transcript, extend, layout_version, prompt_version, render
 from wfcore.schema import FEEDBACK, TURNS
 
 from . import modelstage
@@ -22,17 +29,29 @@ from .modelstage import ModelStage, ShardWork, lineage
 
 LEXICAL = "lexical"
 PREFILTER = "lexical-prefilter"
+# the prompt addition that asks the detect call for the preference statements too
+WITH_PREFERENCES = "detect_preferences"
 
 
 def fingerprint_parts(cfg: Config) -> dict:
     parts: dict = {"detect": section_parts(cfg, "detect")}
+    if not cfg.detect.with_preferences:
+        # off is the behaviour from before the key existed: runs committed then still resume
+        del parts["detect"]["with_preferences"]
     if cfg.detect.engine == LEXICAL or cfg.detect.prefilter == "prefilter":
         parts["lexical"] = lexical_version()
     if cfg.detect.engine != LEXICAL:
-        parts["prompt_version"] = prompt_version("detect")
+        parts["prompt_version"] = model_prompt_version(cfg)
         parts["prompt_layout"] = layout_version()
         parts["engine"] = engine_parts(cfg, cfg.detect.engine)
     return parts
+
+
+def model_prompt_version(cfg: Config) -> str:
+    """The version of the detect model's prompt: the template's, plus the addition's with
+    ``detect.with_preferences``."""
+    version = prompt_version("detect")
+    return f"{version}+{prompt_version(WITH_PREFERENCES)}" if cfg.detect.with_preferences else version
 
 
 def section_parts(cfg: Config, section: str) -> dict:
@@ -78,32 +97,43 @@ def lexical_row(turn: dict, det, detector: str, version: str) -> dict:
     return row
 
 
-def detect_messages(turn: dict, max_chars: int) -> list[dict]:
+def detect_messages(turn: dict, max_chars: int, with_preferences: bool = False) -> list[dict]:
     """The detect prompt of a candidate turn: rubric, then the conversation as numbered whole
     messages ending with the judged response and user turn (``wfcore.prompts``: a conversation's
-    consecutive turns share all but the closing line, so the prefix cache serves it)."""
+    consecutive turns share all but the closing line, so the prefix cache serves it).
+    ``with_preferences`` appends the ``detect_preferences`` instruction to the system message."""
     conversation, response_number, turn_number = conversation_transcript(
         turn.get("history"), turn.get("response"), turn.get("user_message"), max_chars
     )
-    return render(
+    messages = render(
         "detect", conversation=conversation, response_number=response_number, turn_number=turn_number
     )
+    return extend(messages, WITH_PREFERENCES) if with_preferences else messages
 
 
 EVIDENCE_NOT_QUOTED = "evidence_not_quoted"
+PREFERENCES_WITHOUT_SIGNAL = "preferences_without_signal"
 
 
 def make_row(req: dict, value: dict | None, lin: dict) -> dict:
     """A feedback row from a model answer. ``evidence`` must quote the user turn: a model's
-    paraphrase or invention is cleared (the labels stay) and counted as ``evidence_not_quoted``."""
+    paraphrase or invention is cleared (the labels stay) and counted as ``evidence_not_quoted``.
+    Preference statements of a turn without a signal (only an endpoint that ignores the
+    conditional schema writes them) are cleared too (``preferences_without_signal``)."""
     row = _base(req["turn"])
+    notes = []
     if value is None:
         row.update(sat=None, dsat=None, sat_categories=[], dsat_categories=[], evidence=None)
     else:
         row.update(value)
         if row["evidence"] and not is_quote_of(row["evidence"], req["turn"].get("user_message") or ""):
             row["evidence"] = ""
-            row[modelstage.NOTES] = [EVIDENCE_NOT_QUOTED]
+            notes.append(EVIDENCE_NOT_QUOTED)
+        if row.get("preferences") and not (row["sat"] or row["dsat"]):
+            row["preferences"] = []
+            notes.append(PREFERENCES_WITHOUT_SIGNAL)
+    if notes:
+        row[modelstage.NOTES] = notes
     row["detector"] = lin["model"]
     row.update(lin)
     return row
@@ -131,14 +161,18 @@ def run(ctx: StageContext) -> None:
                 if not det.candidate:
                     work.fixed_rows.append(lexical_row(turn, lexical.Detection(), PREFILTER, lex_version))
                     continue
-            work.requests.append({"key": turn["turn_id"], "messages": detect_messages(turn, cfg.max_context_chars), "turn": turn})
+            messages = detect_messages(turn, cfg.max_context_chars, cfg.with_preferences)
+            work.requests.append({"key": turn["turn_id"], "messages": messages, "turn": turn})
         return work
 
     stage = ModelStage(
         name="detect", output="feedback", schema=FEEDBACK,
-        prompt_version=prompt_version("detect") if spec else lex_version,
-        json_schema=detect_schema(), parse=parse_detection, make_row=make_row,
-        sampling=cfg.sampling, max_retries=cfg.max_retries,
+        prompt_version=model_prompt_version(ctx.cfg) if spec else lex_version,
+        # a hosted OpenAI endpoint refuses the conditional (root anyOf) schema in strict mode
+        json_schema=detect_schema(cfg.with_preferences, conditional=spec is None or spec.kind == "vllm"),
+        parse=parse_detection_with_preferences if cfg.with_preferences else parse_detection,
+        make_row=make_row, sampling=cfg.sampling, max_retries=cfg.max_retries,
     )
     modelstage.run_sharded(ctx, stage, spec, list(shard_files), plan)
     ctx.record["prefilter"] = cfg.prefilter if spec else None
+    ctx.record["with_preferences"] = cfg.with_preferences

@@ -62,6 +62,9 @@ class ShardWork:
     fixed_rows: list[dict] = field(default_factory=list)
     rejected: dict[str, int] = field(default_factory=dict)
     turns_out: int | None = None  # input rows that produced output (default: rows_in - rejected)
+    # a stage's own counters (e.g. preferences taken from the detect answer), summed over shards
+    # (committed ones included) into the totals ``run_sharded`` returns
+    counts: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -270,7 +273,7 @@ def _add(totals: dict, stats: dict) -> None:
     for k in ("rows_in", "rows_out", "tokens_in", "tokens_out", "tokens_cached", "error_rows", "table_rows",
               "model_requests"):
         totals[k] = totals.get(k, 0) + int(stats.get(k, 0))
-    for group in ("rejected_by_reason", "notes"):
+    for group in ("rejected_by_reason", "notes", "counts"):
         for key, n in stats.get(group, {}).items():
             totals.setdefault(group, {})[key] = totals.get(group, {}).get(key, 0) + n
 
@@ -324,6 +327,7 @@ def run_sharded(
             "tokens_cached": cached_tokens(w, results),
             "error_rows": sum(1 for r in rows if r.get("error")),
             "notes": notes,
+            "counts": dict(w.counts),
         }
         out.write_shard(w.shard, table, fp, extra={"stats": stats})
         partial.drop(w.shard)

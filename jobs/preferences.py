@@ -3,24 +3,38 @@
 ``preferences.engine``: ``extract`` takes them from the feedback turn's own words
 (:func:`wfcore.extract.extract_preferences`, no model); ``vllm`` / ``openai`` ask a model with
 JSON-schema-constrained output. These statements are also the evaluation checklist.
+With ``detect.with_preferences`` the detect answer already carries them: this stage only checks
+them (:func:`wfcore.outputs.check_statements`, as for its own answers) and writes them, with no
+model call; a turn whose statements fail the check falls back to this stage's own engine
+(counted in ``inline_preferences`` of the stage record, by reason).
 Output ``RUN/preferences/``: one row per turn with SAT or DSAT (DSAT when both).
 Feedback rows without a signal, or whose detection failed, are counted as rejected.
 """
 
 from __future__ import annotations
 
+import json
+
 from wfcore.config import Config
 from wfcore.engines import engine_spec
-from wfcore.outputs import parse_preferences, preferences_schema
+from wfcore.outputs import (
+    check_statements,
+    parse_preferences,
+    preferences_schema,
+    statement_error_code,
+)
 from wfcore.prompts import format_context, prompt_version, render, truncate_oldest
 from wfcore.schema import FEEDBACK, PREFERENCES, TURNS
 
 from . import modelstage
 from .context import StageContext
-from .detect import engine_parts, section_parts
+from .detect import engine_parts, model_prompt_version, section_parts
 from .modelstage import ModelStage, ShardWork, lineage
 
 EXTRACT = "extract"
+# counters of the one-call path (ShardWork.counts keys)
+FROM_DETECT = "from_detect"
+FALLBACK = "fallback:"
 
 
 def fingerprint_parts(cfg: Config) -> dict:
@@ -30,6 +44,8 @@ def fingerprint_parts(cfg: Config) -> dict:
     else:
         parts["prompt_version"] = prompt_version("preferences")
         parts["engine"] = engine_parts(cfg, cfg.preferences.engine)
+    if cfg.detect.with_preferences:
+        parts["from_detect"] = model_prompt_version(cfg)
     return parts
 
 
@@ -80,6 +96,20 @@ def make_row(req: dict, value: list[str] | None, lin: dict) -> dict:
     return row
 
 
+def inline_row(fb: dict, signal: str) -> tuple[dict | None, str | None]:
+    """The preferences row of a one-call detect answer, or (None, why it falls back)."""
+    if fb.get("preferences") is None:
+        return None, "not_in_detect_answer"
+    prefs, err = check_statements(fb["preferences"])
+    if err:
+        return None, statement_error_code(err)
+    row = _base(fb, signal)
+    row["preferences"] = prefs
+    # the detect call's model, prompt and sampling; its tokens are counted once, by detect
+    row.update(lineage(fb.get("model") or "", fb.get("prompt_version") or "", json.loads(fb.get("sampling") or "{}")))
+    return row, None
+
+
 def plan_inputs(ctx: StageContext, work: ShardWork, feedback: list[dict]) -> list[tuple[dict, str]]:
     """Feedback rows with a usable signal; the others are counted as rejected on ``work``."""
     keep = []
@@ -100,10 +130,24 @@ def run(ctx: StageContext) -> None:
     spec = None if cfg.engine == EXTRACT else engine_spec(ctx.cfg, cfg.engine)
     version = prompt_version("preferences") if spec else extract_version()
 
+    inline = ctx.cfg.detect.with_preferences
+
     def plan(shard: int) -> ShardWork:
         feedback = modelstage.conversation_order(modelstage.read_shard(fb_files[shard], FEEDBACK))
         work = ShardWork(shard=shard, rows_in=len(feedback))
         selected = plan_inputs(ctx, work, feedback)
+        if inline:
+            rest = []
+            for fb, signal in selected:
+                row, why = inline_row(fb, signal)
+                if row is not None:
+                    work.fixed_rows.append(row)
+                    key = FROM_DETECT
+                else:
+                    rest.append((fb, signal))
+                    key = FALLBACK + why
+                work.counts[key] = work.counts.get(key, 0) + 1
+            selected = rest
         if not selected:
             return work
         turns = {t["turn_id"]: t for t in modelstage.read_shard(turn_files[shard], TURNS)}
@@ -132,4 +176,12 @@ def run(ctx: StageContext) -> None:
         json_schema=preferences_schema(), parse=parse_preferences, make_row=make_row,
         sampling=cfg.sampling, max_retries=cfg.max_retries,
     )
-    modelstage.run_sharded(ctx, stage, spec, list(fb_files), plan)
+    totals = modelstage.run_sharded(ctx, stage, spec, list(fb_files), plan)
+    counts = totals.get("counts", {})
+    by_reason = {k[len(FALLBACK):]: n for k, n in sorted(counts.items()) if k.startswith(FALLBACK)}
+    ctx.record["inline_preferences"] = {
+        "enabled": inline,
+        FROM_DETECT: counts.get(FROM_DETECT, 0),  # rows written from the detect answer, no model call
+        "fallback": sum(by_reason.values()),  # turns sent to this stage's engine (or extract) instead
+        "fallback_by_reason": by_reason,
+    }

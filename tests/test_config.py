@@ -211,3 +211,30 @@ def test_cli_names_the_missing_key_of_a_named_engine(tmp_path):
               "engines={w: {kind: vllm, model: /no/such/model}}", "--set", "respond.engine=w")
     assert res.returncode == 2, res.stderr
     assert "config key 'engines.w.model': model path does not exist" in res.stderr, res.stderr
+
+
+def test_one_call_detect_needs_a_model_detector_and_makes_room_for_the_statements():
+    from wfcore.config import WITH_PREFERENCES_MAX_TOKENS
+
+    with pytest.raises(ConfigError, match=r"'detect.with_preferences'.*model detect engine"):
+        load_config("default", ["detect.with_preferences=true"])
+    on = load_config("default", [*ROLES, "detect.with_preferences=true"])
+    assert on.detect.sampling.max_tokens == WITH_PREFERENCES_MAX_TOKENS
+    assert load_config("default", [*ROLES, "detect.with_preferences=true", "detect.sampling.seed=3"]).detect.sampling.max_tokens == WITH_PREFERENCES_MAX_TOKENS
+    explicit = load_config("default", [*ROLES, "detect.sampling.max_tokens=64", "detect.with_preferences=true"])
+    assert explicit.detect.sampling.max_tokens == 64, "an explicit limit wins"
+    assert load_config("default", ROLES).detect.sampling.max_tokens == 128
+
+
+def test_one_call_detect_changes_both_stages_fingerprints_and_off_keeps_the_old_ones():
+    from jobs.pipeline import fingerprints, stage_parts
+
+    off = load_config("default", ROLES)
+    on = load_config("default", [*ROLES, "detect.with_preferences=true", "detect.sampling.max_tokens=128"])
+    for stage in ("detect", "preferences"):
+        assert stage_parts(stage, on) != stage_parts(stage, off), stage
+    assert "with_preferences" not in stage_parts("detect", off)["detect"], "runs committed before the key resume"
+    assert "from_detect" not in stage_parts("preferences", off)
+    assert stage_parts("preferences", on)["from_detect"] == stage_parts("detect", on)["prompt_version"]
+    assert "+detect_preferences.v1-" in stage_parts("detect", on)["prompt_version"]
+    assert fingerprints(off)["prepare"] == fingerprints(on)["prepare"]

@@ -307,3 +307,102 @@ def test_progress_off_a_terminal_prints_rows_done_total_and_rate_every_interval(
     p.answered(1)
     line = out.getvalue().strip()
     assert line.startswith("[detect] rows 4/10 (40%)") and "rows/s" in line and "shards 0/2" in line, line
+
+
+def test_one_call_preferences_are_checked_and_written_and_failing_ones_fall_back(tmp_path):
+    """``detect.with_preferences``: feedback rows carry the detect answer's statements. Valid
+    ones become preferences rows with no model call (the detect call's lineage, no tokens
+    counted twice); a turn whose statements fail the check falls back to ``preferences.engine``
+    (here ``extract``, so no Ray), counted by reason; rows stay accounted for, and a resumed
+    stage reports the same counts."""
+    from jobs.preferences import EXTRACT
+    from wfcore.outputs import check_statements
+
+    turns = turn_rows(n_conversations=8, oversized=False)
+    run = make_run(tmp_path, turns)
+    fb_rows = _feedback_rows(turns)
+    inline = [["Keeps the answer short", " Gives the correct year "], [], ["your_statement_1"], None]
+    for i, r in enumerate(fb_rows):
+        r.update(model="det-model", prompt_version="detect.v1-x+detect_preferences.v1-y", sampling='{"seed": 0}',
+                 tokens_in=100, tokens_out=40)
+        r["preferences"] = inline[(i // 4) % len(inline)] if (r["sat"] or r["dsat"]) else ([] if not r["error"] else None)
+    commit_sharded(run, "feedback", fb_rows, FEEDBACK)
+    cfg = model_config(run, "unused", detect={"engine": "vllm", "with_preferences": True},
+                       preferences={"engine": EXTRACT})
+    rec = run_stage("preferences", run, cfg)
+    prefs = {r["turn_id"]: r for r in run.table("preferences").read(PREFERENCES).to_pylist()}
+    with_signal = [r for r in fb_rows if not r["error"] and (r["sat"] or r["dsat"])]
+    assert sorted(prefs) == sorted(r["turn_id"] for r in with_signal), "every turn with a signal has its row"
+    expected_inline = fallback = 0
+    for fb in with_signal:
+        row = prefs[fb["turn_id"]]
+        checked, err = check_statements(fb["preferences"]) if fb["preferences"] is not None else (None, "x")
+        if err is None:
+            expected_inline += 1
+            assert row["preferences"] == checked and row["error"] is None
+            assert (row["model"], row["prompt_version"], row["tokens_in"], row["tokens_out"]) == (
+                "det-model", fb["prompt_version"], 0, 0)
+        else:
+            fallback += 1
+            assert row["model"] == EXTRACT and row["prompt_version"].startswith("extract-")
+    assert expected_inline and fallback, "both paths are exercised"
+    assert len(rec["inline_preferences"]["fallback_by_reason"]) == 3, "every fallback reason is exercised"
+    assert rec["inline_preferences"] == {
+        "enabled": True, "from_detect": expected_inline, "fallback": fallback,
+        "fallback_by_reason": {k: v for k, v in {
+            "too_few_statements": sum(1 for r in with_signal if r["preferences"] == []),
+            "not_a_statement": sum(1 for r in with_signal if r["preferences"] == ["your_statement_1"]),
+            "not_in_detect_answer": sum(1 for r in with_signal if r["preferences"] is None),
+        }.items() if v},
+    }
+    assert rec["model_requests"] == 0 and rec["engine_plans"] == 0
+    assert rec["rows_in"] == len(fb_rows) == rec["rows_out"] + rec["rows_rejected"]
+    assert rec["rows_out"] == len(with_signal)
+    rec2 = run_stage("preferences", run, cfg)
+    assert rec2["shards_skipped"] == rec2["shards_total"] and rec2["inline_preferences"] == rec["inline_preferences"]
+
+
+@pytest.mark.vllm
+def test_one_call_detect_answers_become_preferences_without_a_second_model_call(tmp_path, tiny_model, ray_runtime):
+    """``detect.with_preferences`` through Ray Data + vLLM: the conditional schema makes every
+    valid answer with a signal carry 1-5 statements (and none without one), so the preferences
+    stage, although it has a model engine for fallbacks, writes every row from the detect
+    answers: no request, no engine start, every feedback row accounted for."""
+    from wfcore.outputs import check_statements
+
+    turns = turn_rows(oversized=False)
+    run = make_run(tmp_path, turns)
+    cfg = model_config(
+        run, tiny_model,
+        detect={"engine": "vllm", "prefilter": "off", "with_preferences": True, "max_retries": 1,
+                "sampling": {"max_tokens": 768}},
+        preferences={"engine": "vllm", "max_retries": 0},
+    )
+    det = run_stage("detect", run, cfg)
+    fb = run.table("feedback").read(FEEDBACK).to_pylist()
+    assert sorted(r["turn_id"] for r in fb) == sorted(t["turn_id"] for t in turns)
+    assert det["with_preferences"] is True and "+detect_preferences.v1-" in det["prompt_version"]
+    with_signal = [r for r in fb if not r["error"] and (r["sat"] or r["dsat"])]
+    assert with_signal, "the random model gave no turn a signal: nothing to check"
+    for r in fb:
+        if r["error"]:
+            assert r["preferences"] is None
+        elif r["sat"] or r["dsat"]:
+            assert check_statements(r["preferences"])[1] is None, r["preferences"]
+        else:
+            assert r["preferences"] == []
+
+    rec = run_stage("preferences", run, cfg)
+    prefs = {r["turn_id"]: r for r in run.table("preferences").read(PREFERENCES).to_pylist()}
+    assert sorted(prefs) == sorted(r["turn_id"] for r in with_signal)
+    assert rec["inline_preferences"] == {"enabled": True, "from_detect": len(with_signal), "fallback": 0,
+                                         "fallback_by_reason": {}}
+    assert rec["model_requests"] == 0 and rec["engine_requests"] == 0 and rec["engine_plans"] == 0
+    assert rec["tokens_in"] == rec["tokens_out"] == 0, "the one call's tokens are detect's"
+    for fb_row in with_signal:
+        row = prefs[fb_row["turn_id"]]
+        assert row["preferences"] == check_statements(fb_row["preferences"])[0] and row["error"] is None
+        assert (row["model"], row["prompt_version"]) == (tiny_model, det["prompt_version"])
+        assert row["signal"] == ("DSAT" if fb_row["dsat"] else "SAT")
+    assert rec["rows_in"] == len(fb) == rec["rows_out"] + rec["rows_rejected"]
+    assert rec["rejected_by_reason"].get("detect_error", 0) == sum(1 for r in fb if r["error"])

@@ -202,3 +202,20 @@ def test_detect_fingerprint_follows_the_transcript_layout(monkeypatch):
     # the lexical default carries no prompt: a layout change does not touch it
     lex = Config.model_validate({})
     assert "prompt_layout" not in detect.fingerprint_parts(lex)
+
+
+def test_one_call_detect_prompt_adds_its_instruction_to_the_shared_system_prefix():
+    from jobs.detect import WITH_PREFERENCES, detect_messages
+
+    turn = {"history": [{"role": "user", "content": "hi"}], "response": "hello", "user_message": "no, shorter"}
+    other = {**turn, "user_message": "thanks"}
+    base, one = detect_messages(turn, 1000), detect_messages(turn, 1000, with_preferences=True)
+    assert [m["role"] for m in one] == [m["role"] for m in base]
+    assert one[0]["content"].startswith(base[0]["content"]) and "preferences" in one[0]["content"][len(base[0]["content"]):]
+    assert one[1:] == base[1:], "the conversation part is the base template's"
+    assert one[0] == detect_messages(other, 1000, with_preferences=True)[0], "still a prefix shared by every request"
+    assert prompts.prompt_version(WITH_PREFERENCES).startswith("detect_preferences.v1-")
+    import pytest
+
+    with pytest.raises(ValueError, match="does not have"):
+        prompts.extend([{"role": "user", "content": "x"}], WITH_PREFERENCES)

@@ -140,12 +140,18 @@ class RespondSampling(SamplingConfig):
     max_tokens: int = Field(512, gt=0, description="Output token limit.")
 
 
+# detect.sampling.max_tokens when `detect.with_preferences` is on and the limit is not set: the
+# detect answer (~60 tokens) plus what `preferences.sampling.max_tokens` (192) allows for statements
+WITH_PREFERENCES_MAX_TOKENS = 320
+
+
 class DetectConfig(Strict):
     engine: str = Field("lexical", description="Who labels SAT/DSAT: `lexical` (the rubric detector, no model), or the name of an engine under `engines` (`vllm` / `openai` without an `engines` entry of that name: the top-level `vllm` / `openai` section).")
     prefilter: Literal["off", "prefilter"] = Field("prefilter", description="With a model engine: `prefilter` sends only turns the lexical detector flags as possible feedback; `off` sends all. The shipped model profiles (`vllm`, `openai`) set `off`: the prefilter's target (recall >= 0.90 of feedback turns while passing <= 60%) is met on LLM-Rubric silver labels but not yet on human-labelled turns (README, Measured).")
     prefilter_threshold: float = Field(0.25, ge=0, le=0.5, description="Lexical prefilter operating point: turns whose lexical score is >= this go to the model (lower: more recall, more turns passed; <= 0.5 keeps every lexical SAT/DSAT turn). See benchmarks/detector_quality.py.")
     max_context_chars: int = Field(6_000, gt=0, description="Characters of conversation history (the messages before the judged response) kept in the detect prompt; each message, the judged response and user turn included, is also clipped to this (start and end kept). Over budget, whole old messages are dropped at cut points fixed by the conversation (about every half budget), so consecutive turns keep the same prompt prefix.")
     max_retries: int = Field(2, ge=0, description="Retries of a row whose output fails validation before it becomes an error row.")
+    with_preferences: bool = Field(False, description=f"One call for detect and preferences (needs a model `engine`): the detect answer also carries the turn's 1-5 preference statements when it has a SAT/DSAT signal (prompt addition `detect_preferences`), and the preferences stage only validates them (the same statement check as its own answers) and writes them, with no model call. A turn whose statements fail that check gets a preferences-stage call of `preferences.engine` (or `extract`) instead; the manifest counts both (`stages.preferences.inline_preferences`: `from_detect`, `fallback`, `fallback_by_reason`). Raises the default `detect.sampling.max_tokens` to {WITH_PREFERENCES_MAX_TOKENS} (the answer is longer); an explicit value wins. Changes the detect and preferences fingerprints. False: the preferences stage asks its own engine (two calls per feedback turn).")
     sampling: DetectSampling = Field(default_factory=DetectSampling)
 
     @field_validator("prefilter", mode="before")
@@ -153,6 +159,25 @@ class DetectConfig(Strict):
     def _yaml_off_is_false(cls, v: Any) -> Any:
         # YAML 1.1 reads a bare `off` as False: accept it as the user meant it.
         return {False: "off", True: "prefilter"}.get(v, v) if isinstance(v, bool) else v
+
+    @model_validator(mode="before")
+    @classmethod
+    def _room_for_statements(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("with_preferences") is True:
+            sampling = data.get("sampling")
+            if sampling is None:
+                data = {**data, "sampling": {"max_tokens": WITH_PREFERENCES_MAX_TOKENS}}
+            elif isinstance(sampling, dict) and "max_tokens" not in sampling:
+                data = {**data, "sampling": {**sampling, "max_tokens": WITH_PREFERENCES_MAX_TOKENS}}
+        return data
+
+    @model_validator(mode="after")
+    def _with_preferences_needs_a_model(self) -> DetectConfig:
+        if self.with_preferences and self.engine == "lexical":
+            raise ValueError(
+                "config key 'detect.with_preferences': true needs a model detect engine (the lexical detector writes no preference statements)"
+            )
+        return self
 
 
 class PreferencesConfig(Strict):

@@ -26,27 +26,58 @@ MAX_PREFERENCES = 5
 STATEMENT_PATTERN = r'^[A-Za-z]{2}[^"\\]{0,90} [A-Za-z]{2}[^"\\]{0,90}$'
 
 
-def detect_schema() -> dict:
+_DETECT_KEYS = ["sat", "dsat", "sat_categories", "dsat_categories", "evidence"]
+
+
+def _categories_schema(allowed: dict, max_items: int = 3) -> dict:
+    return {"type": "array", "items": {"type": "string", "enum": list(allowed)}, "maxItems": max_items}
+
+
+def _statements_schema(min_items: int, max_items: int) -> dict:
     return {
-        "type": "object",
-        "properties": {
-            "sat": {"type": "boolean"},
-            "dsat": {"type": "boolean"},
-            "sat_categories": {
-                "type": "array",
-                "items": {"type": "string", "enum": list(SAT_CATEGORIES)},
-                "maxItems": 3,
-            },
-            "dsat_categories": {
-                "type": "array",
-                "items": {"type": "string", "enum": list(DSAT_CATEGORIES)},
-                "maxItems": 3,
-            },
-            "evidence": {"type": "string", "maxLength": EVIDENCE_MAX_CHARS},
-        },
-        "required": ["sat", "dsat", "sat_categories", "dsat_categories", "evidence"],
-        "additionalProperties": False,
+        "type": "array",
+        "items": {"type": "string", "pattern": STATEMENT_PATTERN},
+        "minItems": min_items,
+        "maxItems": max_items,
     }
+
+
+def _object(properties: dict) -> dict:
+    return {"type": "object", "properties": properties, "required": list(properties), "additionalProperties": False}
+
+
+def detect_schema(with_preferences: bool = False, conditional: bool = True) -> dict:
+    """The detect answer. ``with_preferences`` adds ``preferences``: the turn's 1-5 preference
+    statements when it carries a signal (one call for detect and preferences), none otherwise.
+
+    ``conditional`` (the vLLM engine): one ``anyOf`` branch per (sat, dsat) combination, so the
+    decoder cannot write categories of an absent signal, statements for a turn without a signal,
+    or no statement for a turn with one. Hosted OpenAI endpoints refuse a root ``anyOf`` in strict
+    mode, so for them (``conditional=False``) one object allows 0-5 statements and the parser and
+    the preferences stage check the rest.
+    """
+    base = {
+        "sat": {"type": "boolean"},
+        "dsat": {"type": "boolean"},
+        "sat_categories": _categories_schema(SAT_CATEGORIES),
+        "dsat_categories": _categories_schema(DSAT_CATEGORIES),
+        "evidence": {"type": "string", "maxLength": EVIDENCE_MAX_CHARS},
+    }
+    if not with_preferences:
+        return _object(base)
+    if not conditional:
+        return _object({**base, "preferences": _statements_schema(0, MAX_PREFERENCES)})
+    branches = []
+    for sat, dsat in ((False, False), (True, False), (False, True), (True, True)):
+        branches.append(_object({
+            **base,
+            "sat": {"const": sat},
+            "dsat": {"const": dsat},
+            "sat_categories": _categories_schema(SAT_CATEGORIES, 3 if sat else 0),
+            "dsat_categories": _categories_schema(DSAT_CATEGORIES, 3 if dsat else 0),
+            "preferences": _statements_schema(1, MAX_PREFERENCES) if sat or dsat else _statements_schema(0, 0),
+        }))
+    return {"anyOf": branches}
 
 
 def preferences_schema() -> dict:
@@ -88,11 +119,16 @@ def _categories(obj: dict, key: str, allowed: dict) -> tuple[list[str] | None, s
     return list(dict.fromkeys(val)), None
 
 
-def parse_detection(text: str | None) -> tuple[dict[str, Any] | None, str | None]:
+def parse_detection(text: str | None, with_preferences: bool = False) -> tuple[dict[str, Any] | None, str | None]:
     """Parse a detect answer into {sat, dsat, sat_categories, dsat_categories, evidence}.
 
     Categories listed under a signal the answer says is absent make the answer inconsistent
     (an error, so the row is retried), rather than being silently dropped.
+
+    ``with_preferences``: the answer also carries ``preferences``, a list of strings (an error
+    when missing or of another type). The statements themselves are checked by the preferences
+    stage (:func:`check_statements`), which falls back to its own call for a turn whose
+    statements fail: a labelled turn is not retried or lost for them.
     """
     obj, err = load_object(text)
     if err:
@@ -113,13 +149,24 @@ def parse_detection(text: str | None) -> tuple[dict[str, Any] | None, str | None
     evidence = obj.get("evidence", "")
     if not isinstance(evidence, str):
         return None, "evidence: not a string"
-    return {
+    value = {
         "sat": obj["sat"],
         "dsat": obj["dsat"],
         "sat_categories": sat_c,
         "dsat_categories": dsat_c,
         "evidence": evidence[:EVIDENCE_MAX_CHARS],
-    }, None
+    }
+    if with_preferences:
+        prefs = obj.get("preferences")
+        if not isinstance(prefs, list) or not all(isinstance(p, str) for p in prefs):
+            return None, "preferences: not a list of strings"
+        value["preferences"] = list(prefs)
+    return value, None
+
+
+def parse_detection_with_preferences(text: str | None) -> tuple[dict[str, Any] | None, str | None]:
+    """:func:`parse_detection` of a one-call answer (``detect.with_preferences``)."""
+    return parse_detection(text, with_preferences=True)
 
 
 _QUOTE_EDGES = " \t\n\"'“”‘’`.…"
@@ -141,16 +188,29 @@ def parse_preferences(text: str | None) -> tuple[list[str] | None, str | None]:
     obj, err = load_object(text)
     if err:
         return None, err
-    prefs = obj.get("preferences")
+    return check_statements(obj.get("preferences"))
+
+
+def check_statements(prefs: Any) -> tuple[list[str] | None, str | None]:
+    """The preference-statement check (a preferences answer, or the statements a one-call detect
+    answer carries): 1-5 non-empty statements, each a sentence (:func:`is_statement`), stripped
+    and cut to ``PREFERENCE_MAX_CHARS``. Errors start with ``preferences:``."""
     if not isinstance(prefs, list) or not all(isinstance(p, str) for p in prefs):
         return None, "preferences: not a list of strings"
     prefs = [p.strip()[:PREFERENCE_MAX_CHARS] for p in prefs if p.strip()]
     if not 1 <= len(prefs) <= MAX_PREFERENCES:
-        return None, f"preferences: {len(prefs)} non-empty statements (need 1-{MAX_PREFERENCES})"
+        few = "too few" if len(prefs) < 1 else "too many"
+        return None, f"preferences: {few} statements ({len(prefs)} non-empty, need 1-{MAX_PREFERENCES})"
     for p in prefs:
         if not is_statement(p):
             return None, f"preferences: not a statement: {p[:60]!r}"
     return prefs, None
+
+
+def statement_error_code(err: str) -> str:
+    """A reason code for a :func:`check_statements` error (``too_few_statements``, ...)."""
+    code = err.removeprefix("preferences:").strip().split(":", 1)[0].split(" (", 1)[0]
+    return code.replace(" ", "_")
 
 
 _WORD = re.compile(r"[^\W\d_]{2,}")

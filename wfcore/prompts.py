@@ -5,6 +5,9 @@ A template file ``<name>.v<N>.txt`` holds blocks introduced by ``### system``, `
 Static instructions and the rubric come first so that every request of a stage shares a prefix
 (the engine's prefix cache reuses it); the bounded conversation context comes after them.
 ``### history`` splices in the conversation messages themselves (the respond stage).
+An addition to a stage's template (such as ``detect_preferences``, which asks the detect call for
+the preference statements too) is a template of its own, appended with :func:`extend` to the
+rendered messages of its role, so the base template keeps its layout and version.
 
 The detect prompt (``detect.v2``) is laid out for prefix reuse across a conversation's turns:
 the instructions and rubric, then the conversation as numbered whole messages, oldest first,
@@ -228,3 +231,15 @@ def render(name: str, history: list[dict] | None = None, **vars: object) -> list
             raise KeyError(f"prompt {name!r} needs {sorted(set(missing))}")
         messages.append({"role": role, "content": string.Template(body).substitute(values)})
     return messages
+
+
+def extend(messages: list[dict], name: str, **vars: object) -> list[dict]:
+    """``messages`` with each block of template ``name`` appended to the first message of the
+    same role (a new line apart): additions to the system message stay in the shared prefix."""
+    out = [dict(m) for m in messages]
+    for add in render(name, **vars):
+        target = next((m for m in out if m["role"] == add["role"]), None)
+        if target is None:
+            raise ValueError(f"prompt {name!r} extends a {add['role']!r} message the base prompt does not have")
+        target["content"] = target["content"].rstrip("\n") + "\n\n" + add["content"]
+    return out

@@ -103,6 +103,9 @@ FEEDBACK = pa.schema(
         ("dsat_categories", STRINGS),
         ("evidence", pa.string()),
         ("detector", pa.string()),  # "lexical" or the model id
+        # detect.with_preferences: the statements of the detect answer, as written (checked by the
+        # preferences stage); null when detect was not asked for them
+        ("preferences", STRINGS),
         ("shard", pa.int32()),
     ]
     + _LINEAGE
