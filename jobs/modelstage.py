@@ -299,10 +299,6 @@ def run_sharded(
     if done:
         progress.note(f"{len(shards) - len(pending)} of {len(shards)} shards already committed: skipped")
     wave_size = spec.shards_per_plan if spec else 1
-    if spec and pending:
-        from jobs.rayrt import init_ray
-
-        init_ray(ctx.cfg.ray)
     timings: dict = {}
     partial = PartialResults(out, fp)
     flush_rows = spec.batch_size if spec else 1
@@ -378,6 +374,9 @@ def run_sharded(
         if resumed and i == 0:
             progress.note(f"{resumed} answers of unfinished shards already committed: not asked again")
         if spec and requests:
+            from jobs.rayrt import init_ray
+
+            init_ray(ctx.cfg.ray)  # only when there is something to ask (not when every row is decided)
             progress.expect(len(requests))
             try:
                 generate_streaming(spec, stage, requests, on_final, timings, note=progress.note)

@@ -374,8 +374,9 @@ def test_one_call_detect_answers_become_preferences_without_a_second_model_call(
     run = make_run(tmp_path, turns)
     cfg = model_config(
         run, tiny_model,
+        # temperature 1: a random model's greedy answer is the same no-signal object for every turn
         detect={"engine": "vllm", "prefilter": "off", "with_preferences": True, "max_retries": 1,
-                "sampling": {"max_tokens": 768}},
+                "sampling": {"max_tokens": 768, "temperature": 1.0}},
         preferences={"engine": "vllm", "max_retries": 0},
     )
     det = run_stage("detect", run, cfg)
@@ -383,7 +384,7 @@ def test_one_call_detect_answers_become_preferences_without_a_second_model_call(
     assert sorted(r["turn_id"] for r in fb) == sorted(t["turn_id"] for t in turns)
     assert det["with_preferences"] is True and "+detect_preferences.v1-" in det["prompt_version"]
     with_signal = [r for r in fb if not r["error"] and (r["sat"] or r["dsat"])]
-    assert with_signal, "the random model gave no turn a signal: nothing to check"
+    assert with_signal, f"no valid answer with a signal: nothing to check {[(r['sat'], r['dsat'], r['error']) for r in fb]}"
     for r in fb:
         if r["error"]:
             assert r["preferences"] is None

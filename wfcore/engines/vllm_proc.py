@@ -34,7 +34,10 @@ class VllmPre:
     def __call__(self, row: dict) -> dict:
         sp = dict(self.sampling)
         if self.json_schema is not None:
-            sp["structured_outputs"] = {"json": self.json_schema}
+            # as JSON text: a schema dict in a Ray Data row becomes an Arrow struct, which unifies
+            # the keys of anyOf branches (nulls added) and comes back as nested ndarrays that
+            # ray.data.llm converts only one level deep (vLLM then fails to serialise it)
+            sp["structured_outputs"] = {"json": json.dumps(self.json_schema)}
         return {"messages": json.loads(row["messages"]), "sampling_params": sp}
 
 
