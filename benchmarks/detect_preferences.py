@@ -42,29 +42,6 @@ for p in (str(REPO), str(REPO / "benchmarks")):
         sys.path.insert(0, p)
 
 
-def turn_rows(turns: list[dict]) -> list[dict]:
-    """TURNS rows of the LLM-Rubric turns, one shard, conversation-ordered."""
-    from wfcore.ids import turn_id
-
-    return [
-        {
-            "turn_id": turn_id(r["conversation_id"], r["message_index"]),
-            "conversation_id": r["conversation_id"],
-            "message_index": r["message_index"],
-            "history": [{"role": m["role"], "content": m["content"]} for m in r["history"]],
-            "response": r["response"],
-            "user_message": r["message"],
-            "source": "llm_rubric",
-            "language": "English",
-            "model": "gpt-35-turbo",
-            "cluster_id": r["conversation_id"],
-            "moderation_flagged": False,
-            "shard": 0,
-        }
-        for r in turns
-    ]
-
-
 def config(run_uri: str, model: str, one_call: bool, args: argparse.Namespace):
     from wfcore.config import Config
 
@@ -214,7 +191,7 @@ def main() -> None:
     ap.add_argument("--json", dest="json_out")
     args = ap.parse_args()
 
-    from detector_quality import load_llm_rubric, silver_slice
+    from detector_quality import llm_rubric_turn_rows, load_llm_rubric, silver_slice
 
     from tests.tinymodel import apply_engine_env
 
@@ -233,7 +210,7 @@ def main() -> None:
         model = args.model
     turns, _ = load_llm_rubric(args.data / "llm_rubric")
     picked = silver_slice(turns, args.limit, args.seed)
-    rows = turn_rows(picked)
+    rows = llm_rubric_turn_rows(picked)
     gold = {row["turn_id"]: t["gold"] for row, t in zip(rows, picked, strict=True)}
     print(
         f"model {model}; {len(rows)} LLM-Rubric turns (silver: "

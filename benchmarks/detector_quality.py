@@ -534,6 +534,29 @@ def model_config(args: argparse.Namespace, run_uri: str) -> Any:
     return Config.model_validate(cfg)
 
 
+def llm_rubric_turn_rows(turns: list[dict]) -> list[dict]:
+    """TURNS rows (one shard, in the given order) of LLM-Rubric turns from ``load_llm_rubric``."""
+    from wfcore.ids import turn_id
+
+    return [
+        {
+            "turn_id": turn_id(r["conversation_id"], r["message_index"]),
+            "conversation_id": r["conversation_id"],
+            "message_index": r["message_index"],
+            "history": [{"role": m["role"], "content": m["content"]} for m in r["history"]],
+            "response": r["response"],
+            "user_message": r["message"],
+            "source": "llm_rubric",
+            "language": "English",
+            "model": "gpt-35-turbo",
+            "cluster_id": r["conversation_id"],
+            "moderation_flagged": False,
+            "shard": 0,
+        }
+        for r in turns
+    ]
+
+
 def run_model_detector(turns: list[dict], args: argparse.Namespace) -> dict:
     """Label ``turns`` with the pipeline's own detect stage (``jobs.detect``: the detect prompt,
     the JSON schema, parsing, retries, the evidence-quote check) on ``args.engine``, through the
@@ -563,30 +586,11 @@ def run_model_detector(turns: list[dict], args: argparse.Namespace) -> dict:
 
     from jobs.rayrt import init_ray
     from tests.modelstage_fixtures import commit_sharded, run_stage
-    from wfcore.ids import turn_id
     from wfcore.run import RunDir
     from wfcore.schema import FEEDBACK, TURNS
 
-    rows, by_id = [], {}
-    for r in turns:
-        tid = turn_id(r["conversation_id"], r["message_index"])
-        by_id[tid] = r
-        rows.append(
-            {
-                "turn_id": tid,
-                "conversation_id": r["conversation_id"],
-                "message_index": r["message_index"],
-                "history": [{"role": m["role"], "content": m["content"]} for m in r["history"]],
-                "response": r["response"],
-                "user_message": r["message"],
-                "source": "llm_rubric",
-                "language": "English",
-                "model": "gpt-35-turbo",
-                "cluster_id": r["conversation_id"],
-                "moderation_flagged": False,
-                "shard": 0,
-            }
-        )
+    rows = llm_rubric_turn_rows(turns)
+    by_id = {row["turn_id"]: r for row, r in zip(rows, turns, strict=True)}
     work = tempfile.mkdtemp(prefix="wf-detector-quality-")
     run = RunDir(os.path.join(work, "run"))
     commit_sharded(run, "turns", rows, TURNS)
