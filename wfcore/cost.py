@@ -234,14 +234,17 @@ def heldout_size(
     max_items: int | None = None,
     limit: int | None = None,
 ) -> int:
-    """Held-out prompts a corpus with this many feedback turns gives (assemble's budget:
-    ``k x per_cluster``, at most ``max_fraction`` of the feedback turns and ``max_items``),
-    judged up to ``evaluate.limit``."""
-    n = min(k * per_cluster, int(max_fraction * projected_feedback_turns))
-    for cap in (max_items, limit):
-        if cap is not None:
-            n = min(n, cap)
-    return max(n, 0)
+    """Held-out prompts a corpus with this many feedback turns gives (assemble's own budget,
+    :func:`wfcore.heldout.item_budget`: ``k x per_cluster``, at most ``max_fraction`` of the
+    feedback turns and ``max_items``), judged up to ``evaluate.limit``."""
+    from .heldout import HeldoutOptions, item_budget
+
+    opts = HeldoutOptions(
+        k=k, per_cluster=per_cluster, max_fraction=max_fraction, max_items=max_items
+    )
+    # every projected feedback turn counts as usable: the budget, not the corpus, is the bound
+    n, _, _ = item_budget(projected_feedback_turns, projected_feedback_turns, opts)
+    return int(n) if limit is None else int(min(n, limit))
 
 
 def project(stages: list[dict], gpu_hour_price: float) -> dict:
