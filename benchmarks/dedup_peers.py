@@ -54,6 +54,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, ROOT)
 sys.path.insert(0, HERE)
 
+from dedup_quality import prf  # noqa: E402  (benchmarks/ on the path above)
+
 PART_ROWS = 50_000
 DATATROVE_REQS = [
     "datatrove==0.10.1",
@@ -231,21 +233,13 @@ def true_pairs(texts: list[str], k: int, threshold: float) -> tuple[np.ndarray, 
 
 
 def components(pairs) -> dict:
-    """node -> smallest member of its connected component."""
-    parent: dict = {}
+    """node -> smallest member of its connected component (``wfcore.dedup.connected_components``)."""
+    from wfcore.dedup import connected_components
 
-    def find(x):
-        parent.setdefault(x, x)
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    for a, b in pairs:
-        ra, rb = find(a), find(b)
-        if ra != rb:
-            parent[max(ra, rb)] = min(ra, rb)
-    return {x: find(x) for x in parent}
+    nodes = sorted({x for p in pairs for x in p})
+    pos = {x: i for i, x in enumerate(nodes)}
+    roots = connected_components(len(nodes), [(pos[a], pos[b]) for a, b in pairs])
+    return {x: nodes[r] for x, r in zip(nodes, roots, strict=True)}
 
 
 def cluster_pairs(labels: dict) -> set:
@@ -262,13 +256,6 @@ def dropped_count(labels: dict) -> int:
     for x, c in labels.items():
         groups.setdefault(c, set()).add(x)
     return sum(len(g) - 1 for g in groups.values())
-
-
-def prf(pred: set, truth: set) -> tuple[float, float, float]:
-    tp = len(pred & truth)
-    p = tp / len(pred) if pred else 1.0
-    r = tp / len(truth) if truth else 1.0
-    return p, r, (2 * p * r / (p + r) if p + r else 0.0)
 
 
 # ---------------------------------------------------------------- wildfeedback
@@ -450,8 +437,9 @@ def main() -> None:
             t0 = time.time()
             tp, sharing = true_pairs(texts, k, t)
             truth_edges = {(ids[a], ids[b]) if ids[a] < ids[b] else (ids[b], ids[a]) for a, b in tp}
-            truth_clusters = cluster_pairs(components(truth_edges))
-            truth_dropped = dropped_count(components(truth_edges))
+            truth_labels = components(truth_edges)
+            truth_clusters = cluster_pairs(truth_labels)
+            truth_dropped = dropped_count(truth_labels)
             t_truth = time.time() - t0
             del texts
             print(
